@@ -1,0 +1,37 @@
+# obol's developer entry points. `make demo` and `make test` are the README's two commands.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/obol/obol/internal/cmd/root.Version=$(VERSION)
+GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+BENCH ?= .
+BENCHTIME ?= 10x
+
+.PHONY: build test lint bench generate verify-generated demo clean
+
+build: ## build bin/obol
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/obol ./cmd/obol
+
+test: ## vet, then every test with the race detector
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+lint: ## gofmt, go vet and golangci-lint
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(GOLANGCI_LINT) run ./...
+
+bench: ## benchmarks; figures are ratios against a baseline measured in the same run
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...
+
+generate: ## regenerate deepcopy code, the ServiceOffer CRD and the Flux CRDs
+	$(GO) tool controller-gen object paths=./api/...
+	$(GO) tool controller-gen crd paths=./api/... output:crd:dir=templates/infrastructure/crds
+	./scripts/gen-flux-crds.sh
+
+demo: build ## the 30-second walkthrough, in a throwaway stack repo
+	./scripts/demo.sh $(BIN)/obol
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,44 @@
+// Package root assembles the obol command tree.
+package root
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/obol/obol/internal/cmd/cmdutil"
+	rendercmd "github.com/obol/obol/internal/cmd/render"
+	"github.com/obol/obol/internal/cmd/sell"
+	"github.com/obol/obol/internal/cmd/stack"
+	validatecmd "github.com/obol/obol/internal/cmd/validate"
+)
+
+// Version is set at build time with -ldflags "-X github.com/obol/obol/internal/cmd/root.Version=...".
+var Version = "dev"
+
+// NewCmdRoot returns `obol` with every command.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "obol",
+		Short: "Sell HTTP APIs and LLM inference behind x402 payments, the GitOps way",
+		Long: `obol keeps a stack's whole desired state in one git repo: every offer is a slice of it,
+committed by this CLI, and a reconciler in the cluster (Flux) makes the cluster match.
+obol never applies anything to a cluster by hand and runs nothing on this machine.`,
+		Example: cmdutil.Examples(`obol stack init --stack dev
+obol sell http weather --upstream weather-api --namespace apps --port 8080 \
+    --per-request 0.001 --pay-to 0x8ba1f109551bD432803012645Ac136ddd64DBA72 --chain base-sepolia
+obol sell list
+obol validate`),
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.SetOut(f.IO.Out)
+	cmd.SetErr(f.IO.ErrOut)
+	cmd.SetIn(f.IO.In)
+	cmd.PersistentFlags().StringVar(&f.RepoFlag, "repo", "", "stack repo directory (default $OBOL_REPO, else $XDG_DATA_HOME/obol/stack)")
+	_ = cmd.MarkPersistentFlagDirname("repo")
+	cmd.AddCommand(stack.NewCmdStack(f))
+	cmd.AddCommand(sell.NewCmdSell(f))
+	cmd.AddCommand(rendercmd.NewCmdRender(f, nil))
+	cmd.AddCommand(validatecmd.NewCmdValidate(f, nil))
+	return cmd
+}

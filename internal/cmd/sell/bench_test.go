@@ -1,0 +1,230 @@
+package sell_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/obol/obol"
+	"github.com/obol/obol/api/v1alpha1"
+	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/cmd/root"
+	"github.com/obol/obol/internal/offer"
+	"github.com/obol/obol/internal/render"
+	"github.com/obol/obol/internal/repo"
+	"github.com/obol/obol/internal/settings"
+)
+
+const benchPayTo = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
+
+var benchSizes = []int{100, 1000, 10000}
+
+var gitEnv = []string{"GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=bench@example.com",
+	"GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=bench@example.com", "GIT_CONFIG_NOSYSTEM=1"}
+
+// fixtureSlices renders n real http offer slices plus the stack files, as `obol sell` would
+// have committed them.
+func fixtureSlices(tb testing.TB, n int) []repo.Change {
+	st := settings.New("bench")
+	files, err := render.Stack(obol.Assets(), st)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sf, err := st.Encode()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	files[settings.File] = sf
+	for i := 0; i < n; i++ {
+		o := benchOffer(fmt.Sprintf("s%05d", i))
+		s, err := render.Slice(st, o)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		src, err := offer.Encode(o)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		s[filepath.ToSlash(filepath.Join("applications/sell-http", o.Name, "offer.yaml"))] = src
+		if err := files.Merge(s); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	out := make([]repo.Change, 0, len(files))
+	for _, p := range files.Paths() {
+		out = append(out, repo.Change{Path: p, Content: files[p]})
+	}
+	return out
+}
+
+func benchOffer(name string) *v1alpha1.ServiceOffer {
+	o := &v1alpha1.ServiceOffer{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "apps"},
+		Spec: v1alpha1.ServiceOfferSpec{
+			Type:     v1alpha1.OfferTypeHTTP,
+			Upstream: &v1alpha1.UpstreamSpec{Service: "svc-" + name, Port: 8080},
+			Payment:  v1alpha1.PaymentSpec{Network: "base-sepolia", PayTo: benchPayTo, Price: v1alpha1.PriceSpec{PerRequest: "0.001"}},
+		},
+	}
+	offer.Default(o)
+	return o
+}
+
+var (
+	fixtureMu    sync.Mutex
+	fixtureCache = map[int][]repo.Change{}
+)
+
+// newFixtureRepo creates a stack repo (with a work tree and index) already holding n slices.
+func newFixtureRepo(tb testing.TB, n int) string {
+	fixtureMu.Lock()
+	changes, ok := fixtureCache[n]
+	if !ok {
+		changes = fixtureSlices(tb, n)
+		fixtureCache[n] = changes
+	}
+	fixtureMu.Unlock()
+	dir := filepath.Join(tb.TempDir(), "stack")
+	r, err := repo.Init(dir, repo.InitOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, err = r.Commit(context.Background(), repo.CommitRequest{
+		Message: "fixture",
+		Author:  repo.Signature{Name: "bench", Email: "bench@example.com", When: time.Unix(1_780_000_000, 0)},
+		Build:   func(*repo.Snapshot) ([]repo.Change, error) { return changes, nil },
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+func sellArgs(name string) []string {
+	return []string{"sell", "http", name, "--upstream", "svc", "--namespace", "apps", "--port", "8080",
+		"--per-request", "0.001", "--pay-to", benchPayTo, "--chain", "base-sepolia"}
+}
+
+// runObol runs the obol command tree in-process, as main does.
+func runObol(tb testing.TB, dir string, args ...string) {
+	f := &cmdutil.Factory{
+		IO:     &cmdutil.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard},
+		Assets: obol.Assets(),
+		Getenv: func(k string) string {
+			switch k {
+			case "OBOL_REPO":
+				return dir
+			case "GIT_AUTHOR_NAME":
+				return "bench"
+			case "GIT_AUTHOR_EMAIL":
+				return "bench@example.com"
+			}
+			return ""
+		},
+		Now: time.Now,
+	}
+	cmd := root.NewCmdRoot(f)
+	cmd.SetArgs(args)
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		tb.Fatalf("obol %v: %v", args, err)
+	}
+}
+
+// gitAddCommit is the baseline: the same slice written by hand, then `git add` + `git commit`.
+func gitAddCommit(tb testing.TB, dir string, slice map[string][]byte, name string) {
+	for p, c := range slice {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(full, c, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"add", "applications/sell-http/" + name}, {"commit", "-q", "-m", "sell http " + name + ": create"}} {
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Env = append(os.Environ(), gitEnv...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+}
+
+// BenchmarkSellHTTP measures `obol sell http` end to end (validate, render, commit, work tree
+// and index sync) on repos of 100, 1,000 and 10,000 slices. In the same run it times the
+// baseline, `git add <slice> && git commit` of the same files on an identical repo, and
+// reports git-ms/op and speedup-x (baseline time / obol time).
+func BenchmarkSellHTTP(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("slices=%d", n), func(b *testing.B) {
+			obolDir := newFixtureRepo(b, n)
+			gitDir := newFixtureRepo(b, n)
+			st := settings.New("bench")
+			// Baseline first, same number of commits as obol will make.
+			const baselineOps = 10
+			start := time.Now()
+			for i := 0; i < baselineOps; i++ {
+				o := benchOffer(fmt.Sprintf("git%05d", i))
+				files, err := render.Slice(st, o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				src, _ := offer.Encode(o)
+				files["applications/sell-http/"+o.Name+"/offer.yaml"] = src
+				gitAddCommit(b, gitDir, files, o.Name)
+			}
+			gitPerOp := time.Since(start) / baselineOps
+
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				runObol(b, obolDir, sellArgs(fmt.Sprintf("new%06d", i))...)
+			}
+			b.StopTimer()
+			obolPerOp := b.Elapsed() / time.Duration(b.N)
+			b.ReportMetric(float64(gitPerOp.Microseconds())/1000, "git-ms/op")
+			b.ReportMetric(float64(obolPerOp.Microseconds())/1000, "obol-ms/op")
+			b.ReportMetric(float64(gitPerOp)/float64(obolPerOp), "speedup-x")
+		})
+	}
+}
+
+// BenchmarkSellPeakRSS runs the real obol binary once per op on a 10,000-slice repo and
+// reports its peak resident set (getrusage ru_maxrss). Goal: at most 100 MiB.
+func BenchmarkSellPeakRSS(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "obol")
+	build := exec.Command("go", "build", "-o", bin, "github.com/obol/obol/cmd/obol")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	n := benchSizes[len(benchSizes)-1]
+	dir := newFixtureRepo(b, n)
+	var peak int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command(bin, sellArgs(fmt.Sprintf("rss%06d", i))...)
+		cmd.Env = append(os.Environ(), "OBOL_REPO="+dir)
+		cmd.Env = append(cmd.Env, gitEnv...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("obol: %v\n%s", err, stderr.String())
+		}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > peak {
+			peak = ru.Maxrss // KiB on Linux
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB")
+	b.ReportMetric(float64(n), "slices")
+}

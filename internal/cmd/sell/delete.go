@@ -1,0 +1,65 @@
+package sell
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+
+	"github.com/spf13/cobra"
+
+	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/repo"
+)
+
+// DeleteOptions are `obol sell delete NAME`.
+type DeleteOptions struct {
+	Factory *cmdutil.Factory
+	Name    string
+	Write   cmdutil.WriteFlags
+}
+
+func newCmdDelete(f *cmdutil.Factory, runF func(context.Context, *DeleteOptions) error) *cobra.Command {
+	opts := &DeleteOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:               "delete NAME",
+		Aliases:           []string{"rm"},
+		Args:              cobra.ExactArgs(1),
+		Short:             "Stop selling an offer: remove its slice and commit",
+		Example:           cmdutil.Examples(`obol sell delete weather`),
+		ValidArgsFunction: completeOffers(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return RunDelete(cmd.Context(), opts)
+		},
+	}
+	cmdutil.AddWriteFlags(cmd, &opts.Write)
+	return cmd
+}
+
+// RunDelete removes the offer's whole slice; the reconciler prunes what it deployed.
+func RunDelete(ctx context.Context, opts *DeleteOptions) error {
+	f := opts.Factory
+	if err := checkName(opts.Name); err != nil {
+		return err
+	}
+	r, err := f.OpenRepo()
+	if err != nil {
+		return err
+	}
+	offerType, err := typeAtHead(r, opts.Name)
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("sell %s %s: delete", offerType, opts.Name)
+	res, err := f.Commit(ctx, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
+		e, err := findAs(head, opts.Name, offerType)
+		if err != nil {
+			return nil, err
+		}
+		return []repo.Change{{Path: e.Dir(), Delete: true}}, nil
+	})
+	return report(f, msg, res, err)
+}

@@ -1,0 +1,150 @@
+package sell
+
+import (
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/obol/obol/api/v1alpha1"
+	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/stackrepo"
+)
+
+// ListOptions are `obol sell list`.
+type ListOptions struct {
+	Factory *cmdutil.Factory
+	Output  string
+}
+
+func newCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
+	opts := &ListOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Args:    cobra.NoArgs,
+		Short:   "List the offers at the branch head",
+		Example: cmdutil.Examples(`obol sell list
+obol sell list -o json | jq -r '.items[].metadata.name'`),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return RunList(opts)
+		},
+	}
+	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML)
+	return cmd
+}
+
+// RunList reads every offer from the committed head, never from the work tree.
+func RunList(opts *ListOptions) error {
+	f := opts.Factory
+	if err := cmdutil.CheckFormat(opts.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML); err != nil {
+		return err
+	}
+	head, err := headSnapshot(f)
+	if err != nil {
+		return err
+	}
+	offers, err := stackrepo.Offers(head)
+	if err != nil {
+		return err
+	}
+	if opts.Output != cmdutil.FormatTable {
+		items := make([]map[string]any, 0, len(offers))
+		for _, o := range offers {
+			doc, err := document(o)
+			if err != nil {
+				return err
+			}
+			items = append(items, doc)
+		}
+		return cmdutil.PrintData(f.IO.Out, opts.Output, map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
+	}
+	if len(offers) == 0 {
+		fmt.Fprintln(f.IO.ErrOut, "No offers yet: `obol sell http NAME ...` or `obol sell inference NAME ...` adds one.")
+		return nil
+	}
+	rows := make([][]string, 0, len(offers))
+	for _, o := range offers {
+		rows = append(rows, []string{o.Name, string(o.Spec.Type), o.Namespace, price(o), o.Spec.Payment.Network, o.Spec.Payment.PayTo, o.Spec.Path, upstreamOf(o)})
+	}
+	return cmdutil.Table(f.IO.Out, []string{"NAME", "TYPE", "NAMESPACE", "PRICE", "NETWORK", "PAY TO", "PATH", "UPSTREAM"}, rows)
+}
+
+func price(o *v1alpha1.ServiceOffer) string {
+	p := o.Spec.Payment.Price
+	sym := "USDC"
+	if a := o.Spec.Payment.Asset; a != nil && a.Symbol != "" {
+		sym = a.Symbol
+	}
+	switch {
+	case p.PerRequest != "":
+		return p.PerRequest + " " + sym + "/request"
+	case p.PerMTok != "":
+		return p.PerMTok + " " + sym + "/Mtok"
+	case p.PerHour != "":
+		return p.PerHour + " " + sym + "/hour"
+	}
+	return ""
+}
+
+func upstreamOf(o *v1alpha1.ServiceOffer) string {
+	u := o.Spec.Upstream
+	if u == nil {
+		return ""
+	}
+	if u.URL != "" {
+		if o.Spec.Model != nil {
+			return o.Spec.Model.Name + " @ " + u.URL
+		}
+		return u.URL
+	}
+	return fmt.Sprintf("%s.%s:%d", u.Service, u.Namespace, u.Port)
+}
+
+// headSnapshot opens the repo and returns its branch head.
+func headSnapshot(f *cmdutil.Factory) (fs.FS, error) {
+	r, err := f.OpenRepo()
+	if err != nil {
+		return nil, err
+	}
+	h, err := r.Head()
+	if err != nil {
+		return nil, err
+	}
+	snap, err := r.Snapshot(h)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := stackrepo.Settings(snap); err != nil {
+		return nil, fmt.Errorf("%s: %w", r.Dir(), err)
+	}
+	return snap, nil
+}
+
+// completeOffers completes offer names from the repo's head.
+func completeOffers(f *cmdutil.Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(_ *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		head, err := headSnapshot(f)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		entries, err := stackrepo.Slices(head)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var out []string
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name, prefix) {
+				out = append(out, e.Name+"\t"+string(e.Type))
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}

@@ -1,0 +1,201 @@
+// Package sell implements `obol sell`: every offer change is "validate, render the slice,
+// commit". Nothing here talks to a cluster.
+package sell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/obol/obol/api/v1alpha1"
+	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/offer"
+	"github.com/obol/obol/internal/render"
+	"github.com/obol/obol/internal/repo"
+	"github.com/obol/obol/internal/stackrepo"
+)
+
+// NewCmdSell returns `obol sell` and its subcommands.
+func NewCmdSell(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sell",
+		Short: "Sell HTTP APIs and inference behind x402 payments",
+		Long: `Each offer is a slice of the stack repo (applications/sell-<type>/<name>/): its
+offer.yaml and what is rendered from it. Every change is one commit; the cluster's
+reconciler deploys it.`,
+	}
+	cmd.AddCommand(newCmdCreate(f, v1alpha1.OfferTypeHTTP, nil))
+	cmd.AddCommand(newCmdCreate(f, v1alpha1.OfferTypeInference, nil))
+	cmd.AddCommand(newCmdUpdate(f, nil))
+	cmd.AddCommand(newCmdDelete(f, nil))
+	cmd.AddCommand(newCmdList(f, nil))
+	cmd.AddCommand(newCmdShow(f, nil))
+	return cmd
+}
+
+// CreateOptions are `obol sell http|inference NAME`.
+type CreateOptions struct {
+	Factory *cmdutil.Factory
+	Type    v1alpha1.OfferType
+	Name    string
+	Write   cmdutil.WriteFlags
+	flags   offerFlags
+	fs      *pflag.FlagSet
+}
+
+func newCmdCreate(f *cmdutil.Factory, t v1alpha1.OfferType, runF func(context.Context, *CreateOptions) error) *cobra.Command {
+	opts := &CreateOptions{Factory: f, Type: t}
+	cmd := &cobra.Command{
+		Use:     string(t) + " NAME",
+		Args:    cobra.ExactArgs(1),
+		Short:   createShort[t],
+		Example: cmdutil.Examples(createExample[t]),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			opts.fs = cmd.Flags()
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return RunCreate(cmd.Context(), opts)
+		},
+	}
+	opts.flags.addTo(cmd.Flags(), t)
+	cmdutil.AddWriteFlags(cmd, &opts.Write)
+	return cmd
+}
+
+var createShort = map[v1alpha1.OfferType]string{
+	v1alpha1.OfferTypeHTTP:      "Sell an HTTP API (a Service in the cluster) behind x402",
+	v1alpha1.OfferTypeInference: "Sell LLM inference (an OpenAI-compatible server) behind x402",
+}
+
+var createExample = map[v1alpha1.OfferType]string{
+	v1alpha1.OfferTypeHTTP: `# Sell the Service weather-api:8080 in namespace apps at 0.001 USDC a request
+obol sell http weather --upstream weather-api --namespace apps --port 8080 \
+    --per-request 0.001 --pay-to 0x8ba1f109551bD432803012645Ac136ddd64DBA72 --chain base-sepolia
+
+# Show what would be committed, without writing
+obol sell http weather --upstream weather-api --per-request 0.001 --pay-to 0x... --dry-run`,
+	v1alpha1.OfferTypeInference: `# Sell a model served by Ollama on the host at 0.5 USDC per million tokens
+obol sell inference qwen --model qwen3:8b --upstream-url http://host.k3d.internal:11434 \
+    --per-mtok 0.5 --pay-to 0x8ba1f109551bD432803012645Ac136ddd64DBA72`,
+}
+
+// RunCreate validates the new offer before touching the repo, then commits its slice.
+func RunCreate(ctx context.Context, opts *CreateOptions) error {
+	f := opts.Factory
+	o := &v1alpha1.ServiceOffer{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.ServiceOfferKind},
+		ObjectMeta: metav1.ObjectMeta{Name: opts.Name},
+		Spec:       v1alpha1.ServiceOfferSpec{Type: opts.Type},
+	}
+	// The predecessor's flag defaults: an http offer lives in "default", beside its upstream.
+	switch opts.Type {
+	case v1alpha1.OfferTypeInference:
+		upstream(&o.Spec).URL = defaultUpstreamURL
+	case v1alpha1.OfferTypeHTTP:
+		o.Namespace = "default"
+		upstream(&o.Spec).Namespace = "default"
+	}
+	if err := opts.flags.apply(o, opts.fs, f.Getenv); err != nil {
+		return fmt.Errorf("sell %s %s: %w", opts.Type, opts.Name, err)
+	}
+	offer.Default(o)
+	if err := offer.Validate(o); err != nil {
+		return fmt.Errorf("sell %s %s: invalid offer:\n%w", opts.Type, opts.Name, flagErrors(err))
+	}
+	r, err := f.OpenRepo()
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("sell %s %s: create", opts.Type, opts.Name)
+	res, err := f.Commit(ctx, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
+		if e, found, err := stackrepo.Find(head, o.Name); err != nil {
+			return nil, err
+		} else if found {
+			return nil, fmt.Errorf("offer %s already exists (a %s offer): change it with `obol sell update %s`, or delete it first", o.Name, e.Type, o.Name)
+		}
+		return sliceChanges(head, o)
+	})
+	return report(f, msg, res, err)
+}
+
+// sliceChanges renders an offer's whole slice: offer.yaml plus the derived files. Files of
+// the slice that obol rendered before but no longer renders are removed; files the user added
+// stay.
+func sliceChanges(head fs.FS, o *v1alpha1.ServiceOffer) ([]repo.Change, error) {
+	st, err := stackrepo.Settings(head)
+	if err != nil {
+		return nil, err
+	}
+	files, err := render.Slice(st, o)
+	if err != nil {
+		return nil, err
+	}
+	src, err := offer.Encode(o)
+	if err != nil {
+		return nil, err
+	}
+	e := stackrepo.Entry{Type: o.Spec.Type, Name: o.Name}
+	files[e.OfferPath()] = src
+	changes := make([]repo.Change, 0, len(files))
+	for _, p := range files.Paths() {
+		changes = append(changes, repo.Change{Path: p, Content: files[p]})
+	}
+	stale, err := staleGenerated(head, e.Dir(), files)
+	if err != nil {
+		return nil, err
+	}
+	return append(changes, stale...), nil
+}
+
+// staleGenerated lists deletions of generated files under dir that files no longer holds.
+func staleGenerated(head fs.FS, dir string, files render.Files) ([]repo.Change, error) {
+	var out []repo.Change
+	err := fs.WalkDir(head, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipDir
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if _, keep := files[p]; keep {
+			return nil
+		}
+		content, err := fs.ReadFile(head, p)
+		if err != nil {
+			return err
+		}
+		if render.IsGenerated(content) {
+			out = append(out, repo.Change{Path: p, Delete: true})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// report says what a write did.
+func report(f *cmdutil.Factory, msg string, res repo.Result, err error) error {
+	if err != nil {
+		if cmdutil.IsSilent(err) {
+			return err
+		}
+		return fmt.Errorf("%s: %w", msg, err)
+	}
+	if res.Commit.IsZero() {
+		if len(res.Changed) == 0 {
+			fmt.Fprintf(f.IO.ErrOut, "%s: nothing to change\n", msg)
+		}
+		return nil
+	}
+	fmt.Fprintf(f.IO.Out, "%s (commit %s, %d files)\n", msg, cmdutil.Short(res.Commit), len(res.Changed))
+	return nil
+}

@@ -1,0 +1,147 @@
+package sell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/obol/obol/api/v1alpha1"
+	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/offer"
+	"github.com/obol/obol/internal/repo"
+	"github.com/obol/obol/internal/stackrepo"
+)
+
+// UpdateOptions are `obol sell update NAME`.
+type UpdateOptions struct {
+	Factory *cmdutil.Factory
+	Name    string
+	Write   cmdutil.WriteFlags
+	flags   offerFlags
+	fs      *pflag.FlagSet
+}
+
+func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *UpdateOptions) error) *cobra.Command {
+	opts := &UpdateOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "update NAME",
+		Args:  cobra.ExactArgs(1),
+		Short: "Change an offer: edit its offer.yaml, re-render its slice, commit",
+		Long: `Change only the fields whose flags are given; everything else stays as it is in the
+offer.yaml at the branch head. Naming a price model replaces the old one.`,
+		Example: cmdutil.Examples(`# Raise the price
+obol sell update weather --per-request 0.002
+
+# Move an inference offer to Base mainnet
+obol sell update qwen --chain base`),
+		ValidArgsFunction: completeOffers(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			opts.fs = cmd.Flags()
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return RunUpdate(cmd.Context(), opts)
+		},
+	}
+	opts.flags.addTo(cmd.Flags(), "")
+	cmdutil.AddWriteFlags(cmd, &opts.Write)
+	return cmd
+}
+
+// RunUpdate applies the flags to the offer at the branch head. The update is computed inside
+// the commit's build step, so a concurrent writer's change to another offer is never undone
+// and a change to this one is never overwritten with stale data.
+func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
+	f := opts.Factory
+	if err := checkName(opts.Name); err != nil {
+		return err
+	}
+	r, err := f.OpenRepo()
+	if err != nil {
+		return err
+	}
+	offerType, err := typeAtHead(r, opts.Name)
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("sell %s %s: update", offerType, opts.Name)
+	res, err := f.Commit(ctx, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
+		e, err := findAs(head, opts.Name, offerType)
+		if err != nil {
+			return nil, err
+		}
+		o, err := stackrepo.Offer(head, e)
+		if err != nil {
+			return nil, err
+		}
+		if err := opts.flags.apply(o, opts.fs, noEnv); err != nil {
+			return nil, err
+		}
+		offer.Default(o)
+		if err := offer.Validate(o); err != nil {
+			return nil, fmt.Errorf("invalid offer:\n%w", flagErrors(err))
+		}
+		return sliceChanges(head, o)
+	})
+	return report(f, msg, res, err)
+}
+
+// typeAtHead finds an existing offer's type, to name the commit before it is built.
+func typeAtHead(r *repo.Repo, name string) (v1alpha1.OfferType, error) {
+	h, err := r.Head()
+	if err != nil {
+		return "", err
+	}
+	head, err := r.Snapshot(h)
+	if err != nil {
+		return "", err
+	}
+	e, err := findAs(head, name, "")
+	if err != nil {
+		return "", err
+	}
+	return e.Type, nil
+}
+
+// findAs finds an existing offer; with a type, it must still be of that type (another writer
+// may have replaced it since the commit message was chosen).
+func findAs(head fs.FS, name string, t v1alpha1.OfferType) (stackrepo.Entry, error) {
+	if _, err := stackrepo.Settings(head); err != nil {
+		return stackrepo.Entry{}, err
+	}
+	e, found, err := stackrepo.Find(head, name)
+	if err != nil {
+		return e, err
+	}
+	if !found {
+		return e, fmt.Errorf("offer %s does not exist: `obol sell list` shows the offers", name)
+	}
+	if t != "" && e.Type != t {
+		return e, fmt.Errorf("offer %s changed from %s to %s while this command ran: run it again", name, t, e.Type)
+	}
+	return e, nil
+}
+
+// noEnv keeps X402_WALLET out of updates: an update changes only what its flags say.
+func noEnv(string) string { return "" }
+
+// checkName refuses names that cannot be an offer before anything is read, with the same
+// message offer validation gives.
+func checkName(name string) error {
+	var errs offer.Errors
+	if !errors.As(offer.Validate(&v1alpha1.ServiceOffer{ObjectMeta: metav1.ObjectMeta{Name: name}}), &errs) {
+		return nil
+	}
+	for _, e := range errs {
+		if e.Field == "metadata.name" {
+			return fmt.Errorf("NAME (%w)", e)
+		}
+	}
+	return nil
+}

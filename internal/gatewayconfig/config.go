@@ -1,0 +1,146 @@
+// Package gatewayconfig derives the x402 gateway's configuration from an offer. The same
+// struct is written into the gateway chart's values by the renderer and read by the gateway, so
+// what the cluster runs is exactly what `obol render` shows.
+package gatewayconfig
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/obol/obol/api/v1alpha1"
+	"github.com/obol/obol/internal/chains"
+	"github.com/obol/obol/internal/money"
+)
+
+// Modes of the gateway.
+const (
+	ModeHTTP      = "http"
+	ModeInference = "inference"
+)
+
+// Config is the gateway's whole configuration for one offer.
+type Config struct {
+	// Offer is the offer's name, for logs and metrics.
+	Offer string `json:"offer"`
+	// Mode is http (gate every path under PathPrefix) or inference (OpenAI-compatible paths).
+	Mode string `json:"mode"`
+	// Upstream is the base URL paid requests are forwarded to.
+	Upstream string `json:"upstream"`
+	// HealthPath is the upstream's health path, probed by readiness checks.
+	HealthPath string `json:"healthPath,omitempty"`
+	// PathPrefix is the offer's public path; http mode strips it before forwarding.
+	PathPrefix string `json:"pathPrefix"`
+	// Facilitator is the x402 facilitator's base URL.
+	Facilitator string `json:"facilitator"`
+	// Payment is what one request costs and who is paid.
+	Payment Payment `json:"payment"`
+}
+
+// Payment is one x402 payment requirement, already resolved to the chain and token.
+type Payment struct {
+	Scheme string `json:"scheme"`
+	// Network is the CAIP-2 id; NetworkName the legacy (x402 v1) name.
+	Network     string `json:"network"`
+	NetworkName string `json:"networkName"`
+	PayTo       string `json:"payTo"`
+	// Amount is the price of one request in the asset's atomic units, as a decimal string.
+	Amount            string             `json:"amount"`
+	MaxTimeoutSeconds int32              `json:"maxTimeoutSeconds"`
+	Asset             Asset              `json:"asset"`
+	Price             v1alpha1.PriceSpec `json:"price"`
+	// ApproxTokensPerRequest is the token count per-MTok prices are charged for.
+	ApproxTokensPerRequest int64 `json:"approxTokensPerRequest,omitempty"`
+}
+
+// Asset is the token a payment is made in.
+type Asset struct {
+	Address        string `json:"address"`
+	Symbol         string `json:"symbol,omitempty"`
+	Decimals       int    `json:"decimals"`
+	TransferMethod string `json:"transferMethod"`
+	EIP712Name     string `json:"eip712Name"`
+	EIP712Version  string `json:"eip712Version"`
+}
+
+// For derives the gateway configuration of a defaulted, valid offer.
+func For(o *v1alpha1.ServiceOffer) (*Config, error) {
+	s := o.Spec
+	chain, ok := chains.Lookup(s.Payment.Network)
+	if !ok {
+		return nil, fmt.Errorf("offer %s: unknown network %q", o.Name, s.Payment.Network)
+	}
+	asset, err := resolveAsset(chain, s.Payment.Asset)
+	if err != nil {
+		return nil, fmt.Errorf("offer %s: %w", o.Name, err)
+	}
+	var tokens int64
+	if s.Payment.Price.PerMTok != "" {
+		tokens = money.DefaultApproxTokensPerRequest
+	}
+	amount, err := money.PerRequestAtomic(s.Payment.Price, asset.Decimals, money.DefaultApproxTokensPerRequest, money.DefaultApproxMinutesPerRequest)
+	if err != nil {
+		return nil, fmt.Errorf("offer %s: price: %w", o.Name, err)
+	}
+	c := &Config{
+		Offer:       o.Name,
+		Mode:        string(s.Type),
+		PathPrefix:  s.Path,
+		Facilitator: s.Payment.Facilitator,
+		Payment: Payment{
+			Scheme:                 s.Payment.Scheme,
+			Network:                chain.CAIP2,
+			NetworkName:            chain.Name,
+			PayTo:                  s.Payment.PayTo,
+			Amount:                 amount.String(),
+			MaxTimeoutSeconds:      s.Payment.MaxTimeoutSeconds,
+			Asset:                  asset,
+			Price:                  s.Payment.Price,
+			ApproxTokensPerRequest: tokens,
+		},
+	}
+	if u := s.Upstream; u != nil {
+		c.HealthPath = u.HealthPath
+		if u.URL != "" {
+			c.Upstream = u.URL
+		} else {
+			// The cluster-local DNS name keeps working whatever namespace the gateway runs in.
+			host := u.Service + "." + u.Namespace + ".svc.cluster.local"
+			c.Upstream = "http://" + net.JoinHostPort(host, strconv.Itoa(int(u.Port)))
+		}
+	}
+	return c, nil
+}
+
+func resolveAsset(chain chains.Chain, a *v1alpha1.AssetSpec) (Asset, error) {
+	if a == nil {
+		t, ok := chain.Token("USDC")
+		if !ok {
+			return Asset{}, fmt.Errorf("network %s has no default USDC asset: set spec.payment.asset", chain.Name)
+		}
+		return fromToken(t), nil
+	}
+	out := Asset{
+		Address:        a.Address,
+		Symbol:         a.Symbol,
+		Decimals:       int(a.Decimals),
+		TransferMethod: a.TransferMethod,
+		EIP712Name:     a.EIP712Name,
+		EIP712Version:  a.EIP712Version,
+	}
+	if out.TransferMethod == "" {
+		out.TransferMethod = "eip3009"
+	}
+	return out, nil
+}
+
+func fromToken(t chains.Token) Asset {
+	return Asset{
+		Address:        t.Address,
+		Symbol:         t.Symbol,
+		Decimals:       t.Decimals,
+		TransferMethod: t.TransferMethod,
+		EIP712Name:     t.EIP712Name,
+		EIP712Version:  t.EIP712Version,
+	}
+}

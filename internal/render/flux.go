@@ -1,0 +1,141 @@
+package render
+
+import (
+	"path"
+	"time"
+
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/obol/obol/internal/layout"
+	"github.com/obol/obol/internal/settings"
+)
+
+// The names Flux's own bootstrap uses, so `flux` commands work on an obol stack as on any other.
+const (
+	FluxNamespace = "flux-system"
+	FluxSource    = "flux-system"
+)
+
+// Intervals follow Flux's recommended settings; commits are picked up at once anyway, because
+// obol asks the reconciler to fetch right after each commit.
+var (
+	sourceInterval = metav1.Duration{Duration: time.Minute}
+	syncInterval   = metav1.Duration{Duration: 10 * time.Minute}
+	retryInterval  = metav1.Duration{Duration: time.Minute}
+	applyTimeout   = metav1.Duration{Duration: 5 * time.Minute}
+)
+
+// managedLabels mark everything obol renders, so it can be found with one label selector.
+func managedLabels(extra map[string]string) map[string]string {
+	l := map[string]string{"app.kubernetes.io/managed-by": "obol"}
+	for k, v := range extra {
+		l[k] = v
+	}
+	return l
+}
+
+func sourceRef() kustomizev1.CrossNamespaceSourceReference {
+	return kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: FluxSource}
+}
+
+// fluxWiring renders clusters/<stack>/: the sync objects (what flux bootstrap writes) and the
+// two root Kustomizations. Infrastructure comes first; applications depend on it, so the
+// ServiceOffer CRD exists before any offer.
+func fluxWiring(st *settings.Stack) (Files, error) {
+	dir := layout.ClusterDir(st.Metadata.Name)
+	repo := &sourcev1.GitRepository{
+		TypeMeta:   metav1.TypeMeta{APIVersion: sourcev1.GroupVersion.String(), Kind: sourcev1.GitRepositoryKind},
+		ObjectMeta: metav1.ObjectMeta{Name: FluxSource, Namespace: FluxNamespace, Labels: managedLabels(nil)},
+		Spec: sourcev1.GitRepositorySpec{
+			URL:       st.Spec.GitURL,
+			Reference: &sourcev1.GitRepositoryRef{Branch: st.Spec.Branch},
+			Interval:  sourceInterval,
+			Timeout:   &metav1.Duration{Duration: time.Minute},
+		},
+	}
+	root := kustomization(FluxSource, "./"+dir, nil, false)
+	sync, err := manifests(Header, repo, root)
+	if err != nil {
+		return nil, err
+	}
+	fluxKs, err := kustomizeFile(Header, []string{"gotk-sync.yaml"})
+	if err != nil {
+		return nil, err
+	}
+	infra, err := manifests(Header, kustomization("infrastructure", "./"+layout.Infrastructure, nil, true))
+	if err != nil {
+		return nil, err
+	}
+	apps, err := manifests(Header, kustomization("applications", "./"+layout.Applications, []string{"infrastructure"}, false))
+	if err != nil {
+		return nil, err
+	}
+	return Files{
+		path.Join(dir, "flux-system", "gotk-sync.yaml"):     sync,
+		path.Join(dir, "flux-system", "kustomization.yaml"): fluxKs,
+		path.Join(dir, "infrastructure.yaml"):               infra,
+		path.Join(dir, "applications.yaml"):                 apps,
+	}, nil
+}
+
+// kustomization renders one Flux Kustomization of the stack repo. prune is always on: the repo
+// is the whole truth, so what leaves it leaves the cluster. A source that cannot be read makes
+// Flux stop, never prune.
+func kustomization(name, p string, dependsOn []string, wait bool) *kustomizev1.Kustomization {
+	ks := &kustomizev1.Kustomization{
+		TypeMeta:   metav1.TypeMeta{APIVersion: kustomizev1.GroupVersion.String(), Kind: kustomizev1.KustomizationKind},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: FluxNamespace, Labels: managedLabels(nil)},
+		Spec: kustomizev1.KustomizationSpec{
+			Interval:      syncInterval,
+			RetryInterval: &retryInterval,
+			Timeout:       &applyTimeout,
+			Path:          p,
+			Prune:         true,
+			Wait:          wait,
+			SourceRef:     sourceRef(),
+		},
+	}
+	for _, d := range dependsOn {
+		ks.Spec.DependsOn = append(ks.Spec.DependsOn, kustomizev1.DependencyReference{Name: d})
+	}
+	return ks
+}
+
+// helmRelease deploys a chart vendored in the stack repo with values from a ConfigMap that the
+// slice's kustomization generates. The release lives in flux-system and installs into the
+// offer's namespace, creating it, so a slice never has to create a namespace another slice
+// might also create.
+func helmRelease(name, targetNamespace, chartPath, valuesConfigMap string, labels map[string]string) *helmv2.HelmRelease {
+	return &helmv2.HelmRelease{
+		TypeMeta:   metav1.TypeMeta{APIVersion: helmv2.GroupVersion.String(), Kind: helmv2.HelmReleaseKind},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: FluxNamespace, Labels: managedLabels(labels)},
+		Spec: helmv2.HelmReleaseSpec{
+			Interval:        syncInterval,
+			Timeout:         &applyTimeout,
+			ReleaseName:     name,
+			TargetNamespace: targetNamespace,
+			Chart: &helmv2.HelmChartTemplate{
+				Spec: helmv2.HelmChartTemplateSpec{
+					Chart:             "./" + chartPath,
+					ReconcileStrategy: "ChartVersion",
+					SourceRef: helmv2.CrossNamespaceObjectReference{
+						Kind:      sourcev1.GitRepositoryKind,
+						Name:      FluxSource,
+						Namespace: FluxNamespace,
+					},
+				},
+			},
+			Install: &helmv2.Install{
+				CreateNamespace: true,
+				Remediation:     &helmv2.InstallRemediation{Retries: 3},
+			},
+			Upgrade: &helmv2.Upgrade{
+				Remediation: &helmv2.UpgradeRemediation{Retries: 3},
+			},
+			ValuesFrom: []helmv2.ValuesReference{{Kind: "ConfigMap", Name: valuesConfigMap, ValuesKey: "values.yaml"}},
+		},
+	}
+}
