@@ -241,34 +241,49 @@ func (r *Repo) land(req CommitRequest, pl *plan, idx *indexFile, notes *[]string
 		when = time.Now()
 	}
 	commit := pl.p.add(plumbing.CommitObject, encodeCommit(pl.newRoot, pl.head, req.Author, when, req.Message))
-	if err := pl.p.flush(); err != nil {
-		return plumbing.ZeroHash, err
-	}
 	ref := branchRef(r.branch)
+	var j *journal
 	if idx != nil {
-		var paths []string
+		j = &journal{Branch: r.branch, Old: pl.head.String(), New: commit.String(), IndexLock: idx.lockID}
 		for _, f := range pl.files {
-			paths = append(paths, f.path)
-		}
-		j := &journal{Branch: r.branch, Old: pl.head.String(), New: commit.String(), Paths: paths, IndexLock: idx.lockID}
-		if err := r.writeJournal(j); err != nil {
-			return plumbing.ZeroHash, err
+			j.Paths = append(j.Paths, f.path)
 		}
 	}
-	subject := "commit: " + oneLine(req.Message)
-	if pl.head.IsZero() {
-		subject = "commit (initial): " + oneLine(req.Message)
+	// Objects, the journal and the ref lock are independent until the ref
+	// moves: create them side by side (file creation dominates small commits).
+	n := len(pl.p.order)
+	var lk *refLock
+	err := parallel(n+2, func(i int) error {
+		switch {
+		case i < n:
+			return pl.p.write(i)
+		case i == n && j != nil:
+			return r.writeJournal(j)
+		case i == n+1:
+			var err error
+			lk, err = r.lockRef(ref, notes)
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		subject := "commit: " + oneLine(req.Message)
+		if pl.head.IsZero() {
+			subject = "commit (initial): " + oneLine(req.Message)
+		}
+		err = r.commitRef(lk, refUpdate{
+			name: ref, old: pl.head, new: commit,
+			ident:   formatIdent(req.Author, when),
+			message: subject,
+			logHEAD: r.headIs(ref),
+			logAll:  r.logAllRefUpdates(),
+		})
 	}
-	err := r.casRef(refUpdate{
-		name: ref, old: pl.head, new: commit,
-		ident:   formatIdent(req.Author, when),
-		message: subject,
-		logHEAD: r.headIs(ref),
-		logAll:  r.logAllRefUpdates(),
-	}, notes)
 	if err != nil {
-		if idx != nil {
-			r.removeJournal()
+		lk.abort()
+		if j != nil {
+			// The ref did not move; a journal left behind is dropped by the next commit.
+			_ = r.removeJournal()
 		}
 		return plumbing.ZeroHash, err
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -23,18 +24,21 @@ import (
 // indexFile is .git/index, loaded under index.lock (git's own lock, so git
 // commands wait for us and we for them) and rewritten for exactly the paths a
 // commit changed. Versions 2 and 3, the forms git writes by default, are
-// patched in place: entries before and after the changed paths are copied as
-// bytes, so a 40,000-entry index costs two SHA-1 passes and a copy instead of
-// decoding every entry. Anything else (version 4) goes through go-git's
+// patched as bytes: runs of unchanged entries are written straight from the
+// old file around the changed paths, so a 40,000-entry (4 MB) index costs one
+// read, one SHA-1 pass (mostly done in the background, see prehash) and one
+// write, where go-git's decoder and encoder take ~110 ms and 1.5 million
+// allocations. Anything else (version 4) goes through go-git's
 // plumbing/format/index decoder and encoder; what neither understands (split
-// index, sparse index) is refused before anything is written.
+// index, sparse index) is refused before anything is written. The result is
+// byte-for-byte what go-git's encoder writes (a test checks it).
 type indexFile struct {
 	path     string
 	lockPath string
 	lock     *os.File
 	lockID   fileID
 	// mtimeSec is the loaded index's mtime (seconds); entries modified at or
-	// after it are "racily clean" and get smudged when copied (see smudge).
+	// after it are "racily clean" and get smudged when copied (see racy).
 	mtimeSec int64
 
 	// fast path (v2/v3): the raw file and the offset of every entry, with
@@ -97,13 +101,13 @@ func readIndex(gitDir string) (*indexFile, error) {
 }
 
 func (x *indexFile) load() error {
-	raw, err := os.ReadFile(x.path)
+	raw, mtime, err := readFileStat(x.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		raw = emptyIndex()
 	} else if err != nil {
 		return fmt.Errorf("read index %s: %w", x.path, err)
-	} else if fi, err := os.Stat(x.path); err == nil {
-		x.mtimeSec = fi.ModTime().Unix()
+	} else {
+		x.mtimeSec = mtime.Unix()
 	}
 	if !forceGoGitIndex {
 		if offsets, ok := parseRawIndex(raw); ok {
@@ -123,6 +127,24 @@ func (x *indexFile) load() error {
 	}
 	x.gg = idx
 	return nil
+}
+
+// readFileStat reads a file and its mtime from one open file.
+func readFileStat(p string) ([]byte, time.Time, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	data := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, time.Time{}, err
+	}
+	return data, fi.ModTime(), nil
 }
 
 func emptyIndex() []byte {

@@ -66,7 +66,7 @@ func acquireLock(ctx context.Context, gitDir string) (*repoLock, error) {
 	}
 	// Record who holds it. Failing to do so does not weaken the lock.
 	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return &repoLock{f: f}, nil
 }
@@ -75,8 +75,9 @@ func (l *repoLock) release() {
 	if l == nil || l.f == nil {
 		return
 	}
-	l.f.Truncate(0)
-	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	// Best effort: closing the file drops the flock whatever these return.
+	_ = l.f.Truncate(0)
+	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	l.f.Close()
 	l.f = nil
 }

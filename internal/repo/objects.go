@@ -101,7 +101,7 @@ func (s *objectStore) readLoose(typ plumbing.ObjectType, h plumbing.Hash) (data 
 	defer zlibReaders.Put(zr)
 	var head [64]byte
 	n, err := io.ReadFull(zr, head[:])
-	if err != nil && err != io.ErrUnexpectedEOF {
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return fail(err)
 	}
 	nul := bytes.IndexByte(head[:n], 0)
@@ -293,15 +293,13 @@ func (p *pending) read(typ plumbing.ObjectType, h plumbing.Hash) ([]byte, error)
 	return p.store.read(typ, h)
 }
 
-// flush writes every pending object, several at a time (file creation
-// dominates). The order does not matter: nothing refers to them until the
-// ref moves, and unreachable objects are harmless.
-func (p *pending) flush() error {
-	return parallel(len(p.order), func(i int) error {
-		h := p.order[i]
-		o := p.objs[h]
-		return p.store.writeLoose(o.typ, h, o.data)
-	})
+// write writes the i-th pending object. Objects may be written in any order
+// and in parallel: nothing refers to them until the ref moves, and an
+// unreachable object (even one whose children are missing) is harmless.
+func (p *pending) write(i int) error {
+	h := p.order[i]
+	o := p.objs[h]
+	return p.store.writeLoose(o.typ, h, o.data)
 }
 
 // parallel runs fn(0..n-1) on up to 4 goroutines and returns the first error.

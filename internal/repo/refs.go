@@ -123,29 +123,46 @@ type refUpdate struct {
 	logAll   bool   // core.logAllRefUpdates: create the reflog if missing
 }
 
-// casRef moves a ref from u.old to u.new the way git does: take <ref>.lock
-// with O_CREAT|O_EXCL, check the current value, write and fsync the new
-// value, append the reflog, rename the lock over the ref. A crash at any
-// point leaves either the old ref or the new one, never a truncated file.
-// It returns ErrRefMoved if the ref no longer holds u.old (zero: must not
-// exist). notes receives what it had to clean up.
-func (r *Repo) casRef(u refUpdate, notes *[]string) error {
-	refPath := filepath.Join(r.gitDir, filepath.FromSlash(u.name))
-	lockPath := refPath + ".lock"
-	if err := os.MkdirAll(filepath.Dir(refPath), 0o777); err != nil {
-		return fmt.Errorf("update %s: %w", u.name, err)
+// refLock is git's lock on one ref: <ref>.lock, created with
+// O_CREAT|O_EXCL. Holding it keeps git commands from moving the ref.
+type refLock struct {
+	name, refPath, lockPath string
+	f                       *os.File
+}
+
+// lockRef takes the lock for ref name. notes receives what it had to clean
+// up (a stale lock).
+func (r *Repo) lockRef(name string, notes *[]string) (*refLock, error) {
+	l := &refLock{name: name, refPath: filepath.Join(r.gitDir, filepath.FromSlash(name))}
+	l.lockPath = l.refPath + ".lock"
+	if err := os.MkdirAll(filepath.Dir(l.refPath), 0o777); err != nil {
+		return nil, fmt.Errorf("update %s: %w", name, err)
 	}
-	lk, err := createGitLock(lockPath, notes)
+	f, err := createGitLock(l.lockPath, notes)
 	if err != nil {
-		return fmt.Errorf("update %s: %w", u.name, err)
+		return nil, fmt.Errorf("update %s: %w", name, err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			lk.Close()
-			os.Remove(lockPath)
-		}
-	}()
+	l.f = f
+	return l, nil
+}
+
+// abort releases the lock without moving the ref. Safe on nil and twice.
+func (l *refLock) abort() {
+	if l != nil && l.f != nil {
+		l.f.Close()
+		os.Remove(l.lockPath)
+		l.f = nil
+	}
+}
+
+// commitRef moves the ref from u.old to u.new the way git does: check the
+// current value (loose file, else packed-refs), write and fsync the new value
+// into the lock file, append the reflog, rename the lock over the ref. A
+// crash at any point leaves the old ref or the new one, never a truncated
+// file. It returns ErrRefMoved if the ref no longer holds u.old (zero: must
+// not exist). The lock is released either way.
+func (r *Repo) commitRef(l *refLock, u refUpdate) error {
+	defer l.abort()
 	cur, err := r.readRef(u.name)
 	if err != nil {
 		return fmt.Errorf("update %s: %w", u.name, err)
@@ -153,22 +170,24 @@ func (r *Repo) casRef(u refUpdate, notes *[]string) error {
 	if cur != u.old {
 		return fmt.Errorf("update %s: expected %s, found %s: %w", u.name, u.old, cur, ErrRefMoved)
 	}
-	if _, err := lk.WriteString(u.new.String() + "\n"); err != nil {
+	_, err = l.f.WriteString(u.new.String() + "\n")
+	if err == nil {
+		err = l.f.Sync()
+	}
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	if err == nil {
+		err = r.appendReflog(u)
+	}
+	if err == nil {
+		err = os.Rename(l.lockPath, l.refPath)
+	}
+	if err != nil {
+		os.Remove(l.lockPath)
 		return fmt.Errorf("update %s: %w", u.name, err)
 	}
-	if err := lk.Sync(); err != nil {
-		return fmt.Errorf("update %s: %w", u.name, err)
-	}
-	if err := lk.Close(); err != nil {
-		return fmt.Errorf("update %s: %w", u.name, err)
-	}
-	if err := r.appendReflog(u); err != nil {
-		return fmt.Errorf("update %s: %w", u.name, err)
-	}
-	if err := os.Rename(lockPath, refPath); err != nil {
-		return fmt.Errorf("update %s: %w", u.name, err)
-	}
-	committed = true
 	return nil
 }
 

@@ -251,7 +251,7 @@ func TestSnapshotOpenFile(t *testing.T) {
 	if err != nil || len(es) != 1 || es[0].Name() != "f.txt" {
 		t.Fatalf("ReadDir(1) = %v %v", es, err)
 	}
-	if _, err := rd.ReadDir(1); err != io.EOF {
+	if _, err := rd.ReadDir(1); !errors.Is(err, io.EOF) {
 		t.Fatalf("ReadDir past end = %v", err)
 	}
 	// A Build function sees the head through the same FS.

@@ -295,7 +295,9 @@ func TestSymlinkedDirectoryRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := r.Commit(context.Background(), CommitRequest{Message: "m", Author: testAuthor,
-		Build: func(*Snapshot) ([]Change, error) { return []Change{{Path: "apps/x/offer.yaml", Content: []byte("x\n")}}, nil }})
+		Build: func(*Snapshot) ([]Change, error) {
+			return []Change{{Path: "apps/x/offer.yaml", Content: []byte("x\n")}}, nil
+		}})
 	if !errors.Is(err, ErrDirtyWorktree) || !strings.Contains(err.Error(), "symbolic link") {
 		t.Fatalf("err = %v", err)
 	}

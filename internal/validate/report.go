@@ -17,16 +17,16 @@ const (
 // Finding is one problem found in a stack repo.
 type Finding struct {
 	// Severity is "error" (the reconciler would fail, or obol's rules forbid it) or "warning".
-	Severity string
+	Severity string `json:"severity"`
 	// Path is the repo-relative file the object comes from when known (kustomize origin),
 	// else the reconciler path (directory) that was built.
-	Path string
+	Path string `json:"path"`
 	// Object is Kind/namespace/name ("Kind/name" for objects without a namespace).
-	Object string
+	Object string `json:"object,omitempty"`
 	// Field is the field path inside Object, e.g. spec.payment.payTo.
-	Field string
+	Field string `json:"field,omitempty"`
 	// Message says what is wrong.
-	Message string
+	Message string `json:"message"`
 }
 
 // String renders a finding on one line: severity, path, object, field, message.
@@ -54,19 +54,19 @@ func (f Finding) String() string {
 type BuiltPath struct {
 	// Kustomization is the Flux Kustomization (namespace/name) that builds Path; for the
 	// entry path it is the Kustomization found syncing it, or "" when there is none.
-	Kustomization string
+	Kustomization string `json:"kustomization,omitempty"`
 	// Path is the repo-relative directory ("." for the repo root).
-	Path string
+	Path string `json:"path"`
 	// Parent is the Kustomization whose build contains this Kustomization ("" for the entry).
-	Parent string
+	Parent string `json:"parent,omitempty"`
 	// DependsOn lists the Kustomizations (namespace/name) this one waits for.
-	DependsOn []string
+	DependsOn []string `json:"dependsOn,omitempty"`
 	// Objects is how many objects the build produced (0 when it failed).
-	Objects int
+	Objects int `json:"objects"`
 	// Kinds counts the objects by kind.
-	Kinds map[string]int
+	Kinds map[string]int `json:"kinds,omitempty"`
 	// Failed is true when the build did not produce objects.
-	Failed bool
+	Failed bool `json:"failed,omitempty"`
 }
 
 // Report is the outcome of Repo.

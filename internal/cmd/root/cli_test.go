@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -247,5 +248,48 @@ func TestNoRepo(t *testing.T) {
 	r := obolCLI(t, filepath.Join(t.TempDir(), "none"), author, "sell", "list")
 	if r.code != 2 || !strings.Contains(r.err, "obol stack init") {
 		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+}
+
+func TestInitDryRun(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "stack")
+	r := obolCLI(t, repo, author, "stack", "init", "--stack", "dev", "--dry-run")
+	if r.code != 1 || !strings.Contains(r.out, "+++ b/clusters/dev/flux-system/gotk-sync.yaml") || !strings.Contains(r.out, "+  name: dev") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if _, err := os.Stat(repo); !os.IsNotExist(err) {
+		t.Fatalf("a dry run created %s: %v", repo, err)
+	}
+}
+
+// N concurrent `obol sell` give N commits: the lock and the ref compare-and-swap lose none.
+func TestConcurrentSells(t *testing.T) {
+	repo := newStack(t)
+	const n = 12
+	errs := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			r := obolCLI(t, repo, author, "sell", "http", fmt.Sprintf("c%02d", i), "--upstream", "svc", "--per-request", "0.001", "--pay-to", payTo)
+			if r.code != 0 {
+				errs <- r.err
+				return
+			}
+			errs <- ""
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	checkRepo(t, repo)
+	if got := strings.Count(gitCLI(t, repo, "log", "--format=%s"), ": create"); got != n {
+		t.Fatalf("%d create commits, want %d", got, n)
+	}
+	list := mustRun(t, repo, "sell", "list", "-o", "json").out
+	for i := 0; i < n; i++ {
+		if !strings.Contains(list, fmt.Sprintf(`"c%02d"`, i)) {
+			t.Errorf("offer c%02d lost", i)
+		}
 	}
 }

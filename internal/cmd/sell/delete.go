@@ -2,7 +2,6 @@ package sell
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 
 	"github.com/spf13/cobra"
@@ -42,18 +41,10 @@ func newCmdDelete(f *cmdutil.Factory, runF func(context.Context, *DeleteOptions)
 // RunDelete removes the offer's whole slice; the reconciler prunes what it deployed.
 func RunDelete(ctx context.Context, opts *DeleteOptions) error {
 	f := opts.Factory
-	if err := checkName(opts.Name); err != nil {
-		return err
-	}
-	r, err := f.OpenRepo()
+	r, offerType, msg, err := openExisting(f, opts.Name, "delete")
 	if err != nil {
 		return err
 	}
-	offerType, err := typeAtHead(r, opts.Name)
-	if err != nil {
-		return err
-	}
-	msg := fmt.Sprintf("sell %s %s: delete", offerType, opts.Name)
 	res, err := f.Commit(ctx, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
 		e, err := findAs(head, opts.Name, offerType)
 		if err != nil {

@@ -59,18 +59,10 @@ obol sell update qwen --chain base`),
 // and a change to this one is never overwritten with stale data.
 func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 	f := opts.Factory
-	if err := checkName(opts.Name); err != nil {
-		return err
-	}
-	r, err := f.OpenRepo()
+	r, offerType, msg, err := openExisting(f, opts.Name, "update")
 	if err != nil {
 		return err
 	}
-	offerType, err := typeAtHead(r, opts.Name)
-	if err != nil {
-		return err
-	}
-	msg := fmt.Sprintf("sell %s %s: update", offerType, opts.Name)
 	res, err := f.Commit(ctx, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
 		e, err := findAs(head, opts.Name, offerType)
 		if err != nil {
@@ -90,6 +82,23 @@ func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 		return sliceChanges(head, o)
 	})
 	return report(f, msg, res, err)
+}
+
+// openExisting opens the repo for a change to an existing offer and names the commit,
+// "sell <type> <name>: <verb>".
+func openExisting(f *cmdutil.Factory, name, verb string) (*repo.Repo, v1alpha1.OfferType, string, error) {
+	if err := checkName(name); err != nil {
+		return nil, "", "", err
+	}
+	r, err := f.OpenRepo()
+	if err != nil {
+		return nil, "", "", err
+	}
+	t, err := typeAtHead(r, name)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return r, t, fmt.Sprintf("sell %s %s: %s", t, name, verb), nil
 }
 
 // typeAtHead finds an existing offer's type, to name the commit before it is built.

@@ -35,7 +35,7 @@ type InitOptions struct {
 	GitURL  string
 	Engine  string
 	Bare    bool
-	Author  string
+	Write   cmdutil.WriteFlags
 }
 
 func newCmdInit(f *cmdutil.Factory, runF func(context.Context, *InitOptions) error) *cobra.Command {
@@ -62,7 +62,7 @@ obol stack init --stack prod --git-url https://git.example.com/team/stack.git`),
 	cmd.Flags().StringVar(&opts.GitURL, "git-url", settings.DefaultGitURL, "URL the reconciler fetches the repo from")
 	cmd.Flags().StringVar(&opts.Engine, "engine", string(settings.EngineFlux), "reconciler: flux")
 	cmd.Flags().BoolVar(&opts.Bare, "bare", false, "create a bare repo (no work tree)")
-	cmd.Flags().StringVar(&opts.Author, "author", "", `commit author as "Name <email>" (default: from git config)`)
+	cmdutil.AddWriteFlags(cmd, &opts.Write)
 	_ = cmd.RegisterFlagCompletionFunc("engine", cobra.FixedCompletions([]string{"flux"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -102,6 +102,14 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("stack init: %w", err)
 	}
+	if opts.Write.DryRun {
+		// Make the first commit in a throwaway repo: its diff is the whole stack.
+		tmp, err := os.MkdirTemp("", "obol-init-")
+		if err != nil {
+			return err
+		}
+		dir, existed = tmp, false
+	}
 	// Nothing of a failed init is worth keeping; an empty directory the user made stays.
 	cleanup := func() {
 		if existed {
@@ -119,15 +127,20 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 		return fmt.Errorf("stack init: %w", err)
 	}
 	msg := "stack init: " + st.Metadata.Name
-	res, err := f.Commit(ctx, r, cmdutil.WriteFlags{Author: opts.Author}, msg, func(fs.FS) ([]repo.Change, error) {
+	res, err := f.Commit(ctx, r, opts.Write, msg, func(fs.FS) ([]repo.Change, error) {
 		changes := make([]repo.Change, 0, len(files))
 		for _, p := range files.Paths() {
 			changes = append(changes, repo.Change{Path: p, Content: files[p]})
 		}
 		return changes, nil
 	})
-	if err != nil {
+	if opts.Write.DryRun || err != nil {
 		cleanup()
+	}
+	if err != nil {
+		if cmdutil.IsSilent(err) {
+			return err
+		}
 		return fmt.Errorf("stack init: %w", err)
 	}
 	fmt.Fprintf(f.IO.Out, "Created stack %s in %s (commit %s)\n", st.Metadata.Name, dir, cmdutil.Short(res.Commit))
