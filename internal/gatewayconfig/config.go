@@ -4,6 +4,8 @@
 package gatewayconfig
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"strconv"
@@ -35,6 +37,56 @@ type Config struct {
 	Facilitator string `json:"facilitator"`
 	// Payment is what one request costs and who is paid.
 	Payment Payment `json:"payment"`
+	// Limits bound what a client can make the gateway hold or wait for.
+	Limits Limits `json:"limits"`
+}
+
+// Limits are the gateway's request-size and time limits.
+type Limits struct {
+	// MaxHeaderBytes bounds the request line and headers (payment headers included).
+	MaxHeaderBytes int `json:"maxHeaderBytes"`
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes int64 `json:"maxBodyBytes"`
+	// UpstreamTimeoutSeconds bounds a whole upstream exchange (long for inference streams).
+	UpstreamTimeoutSeconds int `json:"upstreamTimeoutSeconds"`
+	// VerifyTimeoutSeconds and SettleTimeoutSeconds bound the facilitator calls.
+	VerifyTimeoutSeconds int `json:"verifyTimeoutSeconds"`
+	SettleTimeoutSeconds int `json:"settleTimeoutSeconds"`
+}
+
+// DefaultLimits are the limits every offer gets: the predecessor's facilitator timeouts
+// (verify 5 s, settle 60 s), 64 KiB of headers and 10 MiB bodies.
+func DefaultLimits(mode string) Limits {
+	l := Limits{MaxHeaderBytes: 64 << 10, MaxBodyBytes: 10 << 20, UpstreamTimeoutSeconds: 60, VerifyTimeoutSeconds: 5, SettleTimeoutSeconds: 60}
+	if mode == ModeInference {
+		l.UpstreamTimeoutSeconds = 600 // generation can take minutes
+	}
+	return l
+}
+
+// Marshal writes the config file the chart mounts: compact JSON with sorted keys, exactly as
+// Helm's toJson writes the same values, so `obol gateway config` prints the mounted bytes.
+func Marshal(c *Config) ([]byte, error) {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var generic map[string]any
+	if err := json.Unmarshal(raw, &generic); err != nil {
+		return nil, err
+	}
+	return json.Marshal(generic)
+}
+
+// Load reads a config file; unknown fields are errors, so a typo never silently drops a limit.
+func Load(data []byte) (*Config, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
+	}
+	return &c, nil
 }
 
 // Payment is one x402 payment requirement, already resolved to the chain and token.
@@ -87,6 +139,7 @@ func For(o *v1alpha1.ServiceOffer) (*Config, error) {
 		Mode:        string(s.Type),
 		PathPrefix:  s.Path,
 		Facilitator: s.Payment.Facilitator,
+		Limits:      DefaultLimits(string(s.Type)),
 		Payment: Payment{
 			Scheme:                 s.Payment.Scheme,
 			Network:                chain.CAIP2,
