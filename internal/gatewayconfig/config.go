@@ -1,18 +1,12 @@
-// Package gatewayconfig derives the x402 gateway's configuration from an offer. The same
-// struct is written into the gateway chart's values by the renderer and read by the gateway, so
-// what the cluster runs is exactly what `obol render` shows.
+// Package gatewayconfig is the x402 gateway's configuration file. The renderer derives it from
+// an offer and writes it into the gateway chart's values; the gateway reads it. It imports
+// nothing of obol's offers or Kubernetes, so the gateway binary stays small.
 package gatewayconfig
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
-	"strconv"
-
-	"github.com/obol/obol/api/v1alpha1"
-	"github.com/obol/obol/internal/chains"
-	"github.com/obol/obol/internal/money"
 )
 
 // Modes of the gateway.
@@ -97,12 +91,20 @@ type Payment struct {
 	NetworkName string `json:"networkName"`
 	PayTo       string `json:"payTo"`
 	// Amount is the price of one request in the asset's atomic units, as a decimal string.
-	Amount            string             `json:"amount"`
-	MaxTimeoutSeconds int32              `json:"maxTimeoutSeconds"`
-	Asset             Asset              `json:"asset"`
-	Price             v1alpha1.PriceSpec `json:"price"`
+	Amount            string `json:"amount"`
+	MaxTimeoutSeconds int32  `json:"maxTimeoutSeconds"`
+	Asset             Asset  `json:"asset"`
+	Price             Price  `json:"price"`
 	// ApproxTokensPerRequest is the token count per-MTok prices are charged for.
 	ApproxTokensPerRequest int64 `json:"approxTokensPerRequest,omitempty"`
+}
+
+// Price is the offer's price model as the seller wrote it (token units), for display; the
+// gateway charges Amount.
+type Price struct {
+	PerRequest string `json:"perRequest,omitempty"`
+	PerMTok    string `json:"perMTok,omitempty"`
+	PerHour    string `json:"perHour,omitempty"`
 }
 
 // Asset is the token a payment is made in.
@@ -113,87 +115,4 @@ type Asset struct {
 	TransferMethod string `json:"transferMethod"`
 	EIP712Name     string `json:"eip712Name"`
 	EIP712Version  string `json:"eip712Version"`
-}
-
-// For derives the gateway configuration of a defaulted, valid offer.
-func For(o *v1alpha1.ServiceOffer) (*Config, error) {
-	s := o.Spec
-	chain, ok := chains.Lookup(s.Payment.Network)
-	if !ok {
-		return nil, fmt.Errorf("offer %s: unknown network %q", o.Name, s.Payment.Network)
-	}
-	asset, err := resolveAsset(chain, s.Payment.Asset)
-	if err != nil {
-		return nil, fmt.Errorf("offer %s: %w", o.Name, err)
-	}
-	var tokens int64
-	if s.Payment.Price.PerMTok != "" {
-		tokens = money.DefaultApproxTokensPerRequest
-	}
-	amount, err := money.PerRequestAtomic(s.Payment.Price, asset.Decimals, money.DefaultApproxTokensPerRequest, money.DefaultApproxMinutesPerRequest)
-	if err != nil {
-		return nil, fmt.Errorf("offer %s: price: %w", o.Name, err)
-	}
-	c := &Config{
-		Offer:       o.Name,
-		Mode:        string(s.Type),
-		PathPrefix:  s.Path,
-		Facilitator: s.Payment.Facilitator,
-		Limits:      DefaultLimits(string(s.Type)),
-		Payment: Payment{
-			Scheme:                 s.Payment.Scheme,
-			Network:                chain.CAIP2,
-			NetworkName:            chain.Name,
-			PayTo:                  s.Payment.PayTo,
-			Amount:                 amount.String(),
-			MaxTimeoutSeconds:      s.Payment.MaxTimeoutSeconds,
-			Asset:                  asset,
-			Price:                  s.Payment.Price,
-			ApproxTokensPerRequest: tokens,
-		},
-	}
-	if u := s.Upstream; u != nil {
-		c.HealthPath = u.HealthPath
-		if u.URL != "" {
-			c.Upstream = u.URL
-		} else {
-			// The cluster-local DNS name keeps working whatever namespace the gateway runs in.
-			host := u.Service + "." + u.Namespace + ".svc.cluster.local"
-			c.Upstream = "http://" + net.JoinHostPort(host, strconv.Itoa(int(u.Port)))
-		}
-	}
-	return c, nil
-}
-
-func resolveAsset(chain chains.Chain, a *v1alpha1.AssetSpec) (Asset, error) {
-	if a == nil {
-		t, ok := chain.Token("USDC")
-		if !ok {
-			return Asset{}, fmt.Errorf("network %s has no default USDC asset: set spec.payment.asset", chain.Name)
-		}
-		return fromToken(t), nil
-	}
-	out := Asset{
-		Address:        a.Address,
-		Symbol:         a.Symbol,
-		Decimals:       int(a.Decimals),
-		TransferMethod: a.TransferMethod,
-		EIP712Name:     a.EIP712Name,
-		EIP712Version:  a.EIP712Version,
-	}
-	if out.TransferMethod == "" {
-		out.TransferMethod = "eip3009"
-	}
-	return out, nil
-}
-
-func fromToken(t chains.Token) Asset {
-	return Asset{
-		Address:        t.Address,
-		Symbol:         t.Symbol,
-		Decimals:       t.Decimals,
-		TransferMethod: t.TransferMethod,
-		EIP712Name:     t.EIP712Name,
-		EIP712Version:  t.EIP712Version,
-	}
 }

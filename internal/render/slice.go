@@ -50,7 +50,7 @@ type RouteValues struct {
 
 // ValuesFor derives the chart values of a defaulted, valid offer.
 func ValuesFor(o *v1alpha1.ServiceOffer) (*Values, error) {
-	gw, err := gatewayconfig.For(o)
+	gw, err := GatewayConfig(o)
 	if err != nil {
 		return nil, err
 	}
