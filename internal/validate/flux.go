@@ -97,6 +97,9 @@ func (w *walker) checkDependsOnCycles() {
 func (w *walker) checkHelmRelease(it *item) {
 	obj := it.obj
 	ns := effectiveNS(it)
+	chartRel := "" // set when the chart comes from this repo and is there
+	values := map[string]any{}
+	valuesOK := true
 
 	if _, ok, _ := unstructured.NestedMap(obj.Object, "spec", "chart", "spec"); ok {
 		kind, name, srcNS := sourceRef(it, "spec", "chart", "spec", "sourceRef")
@@ -114,7 +117,7 @@ func (w *walker) checkHelmRelease(it *item) {
 			}
 			url, _, _ := unstructured.NestedString(src.obj.Object, "spec", "url")
 			if kind == "GitRepository" && (w.selfURL == "" || url == w.selfURL) {
-				w.checkChartPath(it, chart)
+				chartRel = w.checkChartPath(it, chart)
 			}
 		case "HelmRepository":
 			if w.find(sourceGroup, kind, srcNS, name) == nil {
@@ -165,11 +168,27 @@ func (w *walker) checkHelmRelease(it *item) {
 		}
 		data, _, _ := unstructured.NestedMap(cm.obj.Object, "data")
 		bin, _, _ := unstructured.NestedMap(cm.obj.Object, "binaryData")
-		if _, ok := data[key]; !ok {
+		text, ok := data[key].(string)
+		if !ok {
+			valuesOK = false
 			if _, ok := bin[key]; !ok {
 				w.errorf(it, fieldPath+".valuesKey", "ConfigMap %s/%s has no key %q", ns, name, key)
 			}
+			continue
 		}
+		var v map[string]any
+		if err := yaml.Unmarshal([]byte(text), &v); err != nil {
+			valuesOK = false
+			w.errorf(it, fieldPath, "ConfigMap %s/%s key %q is not a YAML map of values: %v", ns, name, key, err)
+			continue
+		}
+		values = mergeValues(values, v)
+	}
+	if inline, ok, _ := unstructured.NestedMap(obj.Object, "spec", "values"); ok {
+		values = mergeValues(values, inline)
+	}
+	if chartRel != "" && valuesOK {
+		w.renderChart(it, chartRel, values)
 	}
 }
 
@@ -183,16 +202,19 @@ func (w *walker) generatedLike(n *node, ns, name string) string {
 	return ""
 }
 
-// checkChartPath checks that a chart taken from this repo is there.
-func (w *walker) checkChartPath(it *item, chart string) {
+// checkChartPath checks that a chart taken from this repo is there, and returns its
+// repo-relative directory ("" when it is not).
+func (w *walker) checkChartPath(it *item, chart string) string {
 	p, err := cleanRel(chart)
 	if err != nil || chart == "" {
 		w.errorf(it, "spec.chart.spec.chart", "chart path %q is not a path in the repo", chart)
-		return
+		return ""
 	}
 	if _, err := os.Stat(filepath.Join(w.src, filepath.FromSlash(p), "Chart.yaml")); err != nil {
 		w.warnf(it, "spec.chart.spec.chart", "chart %q has no Chart.yaml in the repo; the HelmRelease will fail until the chart is committed", chart)
+		return ""
 	}
+	return p
 }
 
 // yamlBroken reports whether a file is not valid (multi-document) YAML.

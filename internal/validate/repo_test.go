@@ -217,6 +217,35 @@ func TestRepoDefects(t *testing.T) {
 			want: []want{{SeverityError, "applications/stray.yaml", "Kustomization/flux-system/applications", "", "applications/stray.yaml"}},
 		},
 		{
+			name: "chart values violate the chart's values.schema.json",
+			change: func(tr tree) {
+				tr["charts/obol-gateway/values.schema.json"] = `{"type":"object","properties":{"mode":{"enum":["sell-http","sell-inference"]}}}`
+				tr["applications/sell-http/a/values.yaml"] = "offer: a\nmode: ftp\n"
+			},
+			want: []want{{SeverityError, hrA, "HelmRelease/obol/a", "spec.valuesFrom", "chart charts/obol-gateway rejects the values"}},
+		},
+		{
+			name: "chart renders an object with an unknown field",
+			change: func(tr tree) {
+				tr["charts/obol-gateway/templates/cm.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cfg\ndataa:\n  mode: {{ .Values.mode }}\n"
+			},
+			want: []want{
+				{SeverityError, "charts/obol-gateway/templates/cm.yaml", "ConfigMap/obol/a-cfg", "", "rendered by HelmRelease HelmRelease/obol/a"},
+				{SeverityError, "charts/obol-gateway/templates/cm.yaml", "ConfigMap/obol/b-cfg", "", "dataa"},
+			},
+		},
+		{
+			name: "chart renders a kind whose CRD comes from outside the repo",
+			change: func(tr tree) {
+				tr["charts/obol-gateway/templates/route.yaml"] = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: {{ .Release.Name }}\nspec: {}\n"
+			},
+			ok: true,
+			want: []want{
+				{SeverityWarning, "charts/obol-gateway/templates/route.yaml", "HTTPRoute/obol/a", "", "its CRD must be installed in the cluster"},
+				{SeverityWarning, "charts/obol-gateway/templates/route.yaml", "HTTPRoute/obol/b", "", "no schema for gateway.networking.k8s.io/v1/HTTPRoute"},
+			},
+		},
+		{
 			name: "valuesFrom ConfigMap missing",
 			change: func(tr tree) {
 				tr[hrA] = strings.Replace(tr[hrA], "name: a-values", "name: a-vals", 1)

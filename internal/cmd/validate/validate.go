@@ -38,7 +38,9 @@ func NewCmdValidate(f *cmdutil.Factory, runF func(context.Context, *Options) err
   - every generated file is what obol.yaml and the offers render to (obol render --check);
   - every path a Flux Kustomization applies builds with kustomize as kustomize-controller
     builds it, and every object in it matches its schema (Flux's CRDs, the ServiceOffer CRD,
-    Kubernetes' own types): unknown fields, wrong types, missing or dangling references.
+    Kubernetes' own types): unknown fields, wrong types, missing or dangling references;
+  - every HelmRelease whose chart is in the repo renders with its values as helm-controller
+    would render it (values.schema.json enforced), and every object it makes is checked too.
 Exit code 0: valid; 1: problems found (listed); 2: validation could not run.`,
 		Example: cmdutil.Examples("obol validate\nobol validate -o json"),
 		RunE: func(cmd *cobra.Command, args []string) error {
