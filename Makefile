@@ -8,10 +8,22 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH ?= .
 BENCHTIME ?= 10x
 
-.PHONY: build test lint bench generate verify-generated demo clean
+.PHONY: build gateway image test lint bench generate demo clean
 
 build: ## build bin/obol
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/obol ./cmd/obol
+
+# The image is tagged with the chart's appVersion, the tag the chart deploys by default, so an
+# image imported into a local cluster is the one the offers use.
+GATEWAY_ARCH ?= amd64
+GATEWAY_VERSION ?= $(shell sed -n 's/^appVersion: *"*\([^"]*\)"*/\1/p' charts/obol-gateway/Chart.yaml)
+IMAGE ?= ghcr.io/obol/obol-gateway:$(GATEWAY_VERSION)
+
+gateway: ## build bin/obol-gateway, static linux
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GATEWAY_ARCH) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(GATEWAY_VERSION)" -o $(BIN)/obol-gateway ./cmd/obol-gateway
+
+image: gateway ## the gateway's OCI image, without Docker: bin/obol-gateway.tar (docker-save: k3d image import, ctr images import) and bin/obol-gateway-oci (OCI layout)
+	$(GO) run ./hack/mkimage --binary $(BIN)/obol-gateway --tag $(IMAGE) --arch $(GATEWAY_ARCH) --out $(BIN)/obol-gateway.tar --layout $(BIN)/obol-gateway-oci
 
 test: ## vet, then every test with the race detector
 	$(GO) vet ./...

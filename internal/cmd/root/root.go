@@ -5,6 +5,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	gatewaycmd "github.com/obol/obol/internal/cmd/gateway"
 	rendercmd "github.com/obol/obol/internal/cmd/render"
 	"github.com/obol/obol/internal/cmd/sell"
 	"github.com/obol/obol/internal/cmd/stack"
@@ -40,5 +41,6 @@ obol validate`),
 	cmd.AddCommand(sell.NewCmdSell(f))
 	cmd.AddCommand(rendercmd.NewCmdRender(f, nil))
 	cmd.AddCommand(validatecmd.NewCmdValidate(f, nil))
+	cmd.AddCommand(gatewaycmd.NewCmdGateway(f))
 	return cmd
 }
