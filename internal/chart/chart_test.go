@@ -262,7 +262,7 @@ func TestObjects(t *testing.T) {
 			if want := "ghcr.io/obol/obol-gateway:" + ch.Metadata.AppVersion; c.Image != want || c.ImagePullPolicy != corev1.PullIfNotPresent {
 				t.Errorf("image %s (%s), want %s (IfNotPresent)", c.Image, c.ImagePullPolicy, want)
 			}
-			if want := []string{"--config", chart.ConfigPath, "--listen", ":8402", "--drain-timeout", "25s"}; !reflect.DeepEqual(c.Args, want) {
+			if want := []string{"--config", chart.ConfigPath, "--listen", ":8402", "--drain-timeout", "85s"}; !reflect.DeepEqual(c.Args, want) {
 				t.Errorf("args %q, want %q", c.Args, want)
 			}
 			if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != chart.Port || c.Ports[0].Protocol != corev1.ProtocolTCP {

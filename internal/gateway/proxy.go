@@ -1,0 +1,394 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"time"
+
+	"github.com/obol/obol/internal/x402"
+)
+
+// exchange is one upstream exchange's state, shared by the proxy callbacks through the
+// request context. All callbacks run on the handler's goroutine (or under the proxy's flush
+// mutex), so it needs no lock.
+type exchange struct {
+	rt     route
+	payer  string
+	client context.Context // the client's request context (not the upstream timeout)
+	start  time.Time
+
+	stream       bool  // a < 400 streaming response (settled at its end, receipt in trailers)
+	transportErr error // the upstream could not be reached or did not answer
+	bodyErr      error // reading the upstream's body failed midway
+	bodyEOF      bool  // the upstream's body was read to its end
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return x
+}
+
+// streamTypes are the response types passed through unbuffered and settled at their end.
+var streamTypes = map[string]bool{
+	"text/event-stream":    true, // OpenAI-compatible streaming
+	"application/x-ndjson": true, // Ollama-style streaming
+}
+
+func isStream(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && streamTypes[mt]
+}
+
+// rewrite turns the client's request into the upstream's: the offer's path mapped onto the
+// upstream base URL, Host the upstream's, X-Forwarded-* set, payment headers removed and the
+// verified payer passed on.
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	x := exchangeFrom(pr.In.Context())
+	pr.Out.URL.Path = x.rt.path
+	pr.Out.URL.RawPath = x.rt.rawPath
+	pr.SetURL(g.upstream) // joins the base path; Out.Host = "" sends the upstream's host
+	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+	if g.trustFwd {
+		pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+	}
+	pr.SetXForwarded()
+	if g.trustFwd {
+		if v := pr.In.Header.Get("X-Forwarded-Host"); v != "" {
+			pr.Out.Header.Set("X-Forwarded-Host", v)
+		}
+		if v := pr.In.Header.Get("X-Forwarded-Proto"); v != "" {
+			pr.Out.Header.Set("X-Forwarded-Proto", v)
+		}
+	}
+	h := pr.Out.Header
+	h.Del(x402.HeaderPaymentSignature)
+	h.Del(x402.HeaderXPayment)
+	h.Del(HeaderPayer) // never trust a client's claim
+	if x.payer != "" {
+		h.Set(HeaderPayer, x.payer)
+	}
+	x.start = time.Now()
+}
+
+// modifyResponse classifies the upstream's answer and watches its body to the end.
+func (g *Gateway) modifyResponse(resp *http.Response) error {
+	x := exchangeFrom(resp.Request.Context())
+	g.m.upstream.Observe(time.Since(x.start).Seconds())
+	x.stream = resp.StatusCode < 400 && isStream(resp.Header.Get("Content-Type"))
+	resp.Body = &trackingBody{ReadCloser: resp.Body, x: x}
+	return nil
+}
+
+// trackingBody records how reading the upstream's body ended.
+type trackingBody struct {
+	io.ReadCloser
+	x *exchange
+}
+
+func (b *trackingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == io.EOF:
+		b.x.bodyEOF = true
+	case err != nil && b.x.bodyErr == nil:
+		b.x.bodyErr = err
+	}
+	return n, err // io.EOF unwrapped: the proxy compares with ==
+}
+
+// proxyError answers a failed upstream exchange (no response at all); the payment is not
+// settled.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	x := exchangeFrom(r.Context())
+	x.transportErr = err
+	if !x.start.IsZero() {
+		g.m.upstream.Observe(time.Since(x.start).Seconds())
+	}
+	gw, ok := w.(*gateWriter)
+	if !ok || gw.state != stUndecided {
+		return
+	}
+	gw.state = stFailed
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		gw.rec.reason = "body_too_large"
+		writeJSON(gw.real, http.StatusRequestEntityTooLarge, errorBody{Error: "request body too large", Reason: "body_too_large", Hint: "at most " + strconv.FormatInt(mbe.Limit, 10) + " bytes; the payment was not used"})
+	case x.client.Err() != nil:
+		gw.rec.reason = "client_cancelled"
+	case errors.Is(err, context.DeadlineExceeded):
+		gw.rec.reason = "upstream_timeout"
+		writeJSON(gw.real, http.StatusGatewayTimeout, errorBody{Error: "upstream timed out", Reason: "upstream_timeout", Hint: "the payment was not used; retry with the same payment"})
+	default:
+		gw.rec.reason = "upstream_unavailable"
+		writeJSON(gw.real, http.StatusBadGateway, errorBody{Error: "upstream unavailable", Reason: "upstream_unavailable", Hint: "the payment was not used; retry with the same payment"})
+	}
+	gw.rec.err = err.Error()
+}
+
+// gateWriter is the ResponseWriter the proxy writes the upstream's answer to; it decides when
+// the client sees it relative to the settlement.
+type gateWriter struct {
+	g    *Gateway
+	real *statusWriter
+	x    *exchange
+	pay  *payment
+	rec  *record
+
+	h        http.Header // the upstream's headers until committed
+	state    int
+	code     int
+	buf      []byte
+	limit    int64
+	writeErr error // writing to the client failed
+}
+
+const (
+	stUndecided    = iota
+	stFailed       // proxyError answered
+	stPassthrough  // upstream >= 400: passed through, not settled
+	stStream       // streaming < 400: passed through, settled at the end
+	stBuffer       // other < 400: buffered until settled
+	stDirect       // buffer overflowed: settled, receipt sent, rest passed through
+	stSettleFailed // settlement failed, 503 written
+	stAbort        // the client left before the buffer overflowed
+)
+
+var errWithheld = errors.New("gateway: response withheld")
+
+func (gw *gateWriter) Header() http.Header {
+	switch gw.state {
+	case stPassthrough, stStream, stDirect:
+		return gw.real.Header()
+	}
+	return gw.h
+}
+
+func (gw *gateWriter) WriteHeader(code int) {
+	if gw.state != stUndecided {
+		return
+	}
+	if code < 200 { // 1xx (Early Hints): not passed on
+		clear(gw.h)
+		return
+	}
+	gw.code = code
+	// Receipts are the gateway's to give: an upstream's own are dropped.
+	gw.h.Del(x402.HeaderPaymentResponse)
+	gw.h.Del(x402.HeaderXPaymentResponse)
+	switch {
+	case code >= 400:
+		gw.state = stPassthrough
+		gw.commit(code)
+	case gw.x.stream:
+		gw.state = stStream
+		gw.h.Del("Content-Length")
+		gw.h.Add("Trailer", x402.HeaderPaymentResponse+", "+x402.HeaderXPaymentResponse)
+		gw.h.Set("X-Accel-Buffering", "no")
+		gw.commit(code)
+	default:
+		gw.state = stBuffer
+		if cl, err := strconv.ParseInt(gw.h.Get("Content-Length"), 10, 64); err == nil && cl > gw.limit {
+			_ = gw.overflow()
+		}
+	}
+}
+
+// commit sends the status and the headers gathered so far.
+func (gw *gateWriter) commit(code int) {
+	dst := gw.real.Header()
+	for k, v := range gw.h {
+		dst[k] = v
+	}
+	gw.real.WriteHeader(code)
+}
+
+func (gw *gateWriter) Write(p []byte) (int, error) {
+	switch gw.state {
+	case stUndecided:
+		gw.WriteHeader(http.StatusOK)
+		return gw.Write(p)
+	case stBuffer:
+		if int64(len(gw.buf)+len(p)) <= gw.limit {
+			gw.buf = append(gw.buf, p...)
+			return len(p), nil
+		}
+		if err := gw.overflow(); err != nil {
+			return 0, err
+		}
+		return gw.Write(p)
+	case stPassthrough, stStream, stDirect:
+		n, err := gw.real.Write(p)
+		if err != nil && gw.writeErr == nil {
+			gw.writeErr = err
+		}
+		return n, err
+	}
+	return 0, errWithheld
+}
+
+// overflow settles a response too large to buffer, then sends the receipt and what was
+// buffered; the rest is passed through.
+func (gw *gateWriter) overflow() error {
+	if gw.x.client.Err() != nil {
+		gw.state = stAbort
+		return gw.x.client.Err()
+	}
+	if !gw.g.settle(gw.x.client, gw.pay, gw.rec) {
+		gw.state = stSettleFailed
+		writeSettleFailure(gw.real, gw.pay)
+		_ = http.NewResponseController(gw.real).Flush()
+		return errWithheld
+	}
+	rc := receipt(gw.pay)
+	gw.h.Set(x402.HeaderPaymentResponse, rc)
+	gw.h.Set(x402.HeaderXPaymentResponse, rc)
+	gw.state = stDirect
+	gw.commit(gw.code)
+	if len(gw.buf) > 0 {
+		if _, err := gw.real.Write(gw.buf); err != nil {
+			gw.writeErr = err
+			return err
+		}
+		gw.buf = nil
+	}
+	return nil
+}
+
+// FlushError flushes what is passed through; a buffered response is not flushed.
+func (gw *gateWriter) FlushError() error {
+	switch gw.state {
+	case stPassthrough, stStream, stDirect:
+		return http.NewResponseController(gw.real).Flush()
+	}
+	return nil
+}
+
+// forward sends a verified request upstream and settles as the package doc says. It reports
+// whether content paid for reached the client, and whether the client's connection must be
+// aborted (a stream that broke midway must not look complete to the client).
+func (g *Gateway) forward(w *statusWriter, r *http.Request, rt route, rec *record, pay *payment) (delivered, abort bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(g.limits.UpstreamTimeoutSeconds)*time.Second)
+	defer cancel()
+	x := &exchange{rt: rt, payer: pay.payer, client: r.Context()}
+	ctx = context.WithValue(ctx, exchangeKey{}, x)
+	gw := &gateWriter{g: g, real: w, x: x, pay: pay, rec: rec, h: make(http.Header), limit: g.limits.MaxBodyBytes}
+
+	aborted := g.serveProxy(gw, r.WithContext(ctx))
+
+	switch gw.state {
+	case stUndecided:
+		// The proxy gave up before any answer without calling proxyError.
+		g.fail(rec, "upstream_error")
+		writeJSON(w, http.StatusBadGateway, errorBody{Error: "upstream unavailable", Reason: "upstream_unavailable"})
+		return false, false
+	case stFailed:
+		g.m.failed.WithLabelValues(unchargedReason(rec.reason)).Inc()
+		return false, false
+	case stPassthrough:
+		rec.reason = "upstream_status_" + strconv.Itoa(gw.code)
+		g.m.failed.WithLabelValues("upstream_error").Inc()
+		return false, aborted
+	case stStream:
+		complete := !aborted && x.bodyEOF && x.bodyErr == nil && gw.writeErr == nil && x.client.Err() == nil
+		if !complete {
+			if x.client.Err() != nil || gw.writeErr != nil {
+				g.fail(rec, "client_cancelled")
+			} else {
+				g.fail(rec, "upstream_error")
+				if x.bodyErr != nil {
+					rec.err = x.bodyErr.Error()
+				}
+			}
+			return w.bytes > 0, true
+		}
+		g.settle(x.client, pay, rec)
+		// The receipt goes out as the trailers announced with the headers; a failed
+		// settlement's response (success false) is sent too, so the buyer learns it.
+		if rc := receipt(pay); rc != "" {
+			w.Header().Set(x402.HeaderPaymentResponse, rc)
+			w.Header().Set(x402.HeaderXPaymentResponse, rc)
+		}
+		return true, false
+	case stBuffer:
+		if x.client.Err() != nil {
+			g.fail(rec, "client_cancelled")
+			return false, false
+		}
+		if aborted || x.bodyErr != nil {
+			g.fail(rec, "upstream_error")
+			if x.bodyErr != nil {
+				rec.err = x.bodyErr.Error()
+			}
+			writeJSON(w, http.StatusBadGateway, errorBody{Error: "upstream response broke off", Reason: "upstream_error", Hint: "the payment was not used; retry with the same payment"})
+			return false, false
+		}
+		if !g.settle(x.client, pay, rec) {
+			writeSettleFailure(w, pay)
+			return false, false
+		}
+		rc := receipt(pay)
+		gw.h.Set(x402.HeaderPaymentResponse, rc)
+		gw.h.Set(x402.HeaderXPaymentResponse, rc)
+		gw.h.Del("Trailer")
+		if r.Method != http.MethodHead && bodyAllowed(gw.code) {
+			gw.h.Set("Content-Length", strconv.Itoa(len(gw.buf)))
+		}
+		gw.commit(gw.code)
+		if len(gw.buf) > 0 {
+			_, _ = w.Write(gw.buf)
+		}
+		return true, false
+	case stDirect:
+		if aborted || x.bodyErr != nil || gw.writeErr != nil {
+			rec.reason = "incomplete_after_settlement"
+			if x.bodyErr != nil {
+				rec.err = x.bodyErr.Error()
+			}
+			return true, true
+		}
+		return true, false
+	case stSettleFailed:
+		return false, false
+	case stAbort:
+		g.fail(rec, "client_cancelled")
+		return false, true
+	}
+	return false, aborted
+}
+
+// bodyAllowed reports whether a response with this status may have a body (RFC 9110).
+func bodyAllowed(code int) bool {
+	return code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
+}
+
+// unchargedReason maps why a verified exchange failed to the payments_failed_total reason.
+func unchargedReason(reason string) string {
+	switch reason {
+	case "client_cancelled", "body_too_large":
+		return reason
+	}
+	return "upstream_error"
+}
+
+// serveProxy runs the reverse proxy, turning its abort panic (a body copy that failed) into a
+// result: the caller decides what the client sees.
+func (g *Gateway) serveProxy(gw *gateWriter, r *http.Request) (aborted bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if err, ok := v.(error); !ok || !errors.Is(err, http.ErrAbortHandler) {
+				panic(v)
+			}
+			aborted = true
+		}
+	}()
+	g.proxy.ServeHTTP(gw, r)
+	return false
+}
