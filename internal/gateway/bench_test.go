@@ -57,10 +57,17 @@ type benchEnv struct {
 
 const benchBody = `{"id":"cmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}`
 
-func newBenchEnv(tb testing.TB) *benchEnv {
+func newBenchEnv(tb testing.TB) *benchEnv { return newBenchEnvWithLatency(tb, 0) }
+
+// newBenchEnvWithLatency's upstream takes latency to answer each request, as a real API or
+// model server does; 0 is an upstream that does no work at all.
+func newBenchEnvWithLatency(tb testing.TB, latency time.Duration) *benchEnv {
 	e := &benchEnv{fac: newInstantFacilitator(tb)}
 	e.up = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		if latency > 0 {
+			time.Sleep(latency)
+		}
 		if strings.HasSuffix(r.URL.Path, "/completions") && r.URL.Query().Get("stream") == "1" {
 			w.Header().Set("Content-Type", "text/event-stream")
 			_, _ = io.WriteString(w, "data: {\"choices\":[{\"delta\":{\"content\":\"Hello\"}}]}\n\n")
@@ -180,6 +187,7 @@ func (e *benchEnv) throughput(tb testing.TB, base string, payments []string, wor
 type benchFigures struct {
 	directP50, gatedP50, healthzP50, facP50 time.Duration
 	directRPS, gatewayRPS                   float64
+	directRPS10, gatewayRPS10               float64 // upstream answering in 10 ms
 	ttfbDirect, ttfbGateway                 time.Duration
 }
 
@@ -235,6 +243,11 @@ func measure(tb testing.TB) benchFigures {
 	}
 	f.directRPS = e.throughput(tb, e.up.URL, nil, workers, total)
 	f.gatewayRPS = e.throughput(tb, e.gw.URL, pay[:total], workers, total)
+	// The same comparison against an upstream that takes 10 ms per request, like a fast real
+	// API: what a seller sees. The zero-work upstream above is the gateway's worst case.
+	slow := newBenchEnvWithLatency(tb, 10*time.Millisecond)
+	f.directRPS10 = slow.throughput(tb, slow.up.URL, nil, workers, total/4)
+	f.gatewayRPS10 = slow.throughput(tb, slow.gw.URL, slow.sign(tb, total/4), workers, total/4)
 	return f
 }
 
@@ -246,7 +259,9 @@ func measure(tb testing.TB) benchFigures {
 //	direct-ms-p50      median direct request
 //	healthz-ms-p50     median of the gateway's free /healthz (one loopback round trip, no upstream)
 //	fac-ms-p50         median facilitator handler time per paid request (subtracted above)
-//	throughput-ratio   paid requests/s through the gateway / direct requests/s (16 workers)
+//	throughput-ratio   paid requests/s through the gateway / direct requests/s (16 workers),
+//	                   against an upstream that does no work: the gateway's worst case
+//	throughput-ratio-10ms  the same against an upstream answering in 10 ms
 //	ttfb-delta-ms      median time to the first SSE byte, gateway minus direct
 func BenchmarkGateway(b *testing.B) {
 	figuresOnce.Do(func() { figures = measure(b) })
@@ -273,6 +288,7 @@ func BenchmarkGateway(b *testing.B) {
 	b.ReportMetric(f.gatewayRPS/f.directRPS, "throughput-ratio")
 	b.ReportMetric(f.directRPS, "direct-req/s")
 	b.ReportMetric(f.gatewayRPS, "gateway-req/s")
+	b.ReportMetric(f.gatewayRPS10/f.directRPS10, "throughput-ratio-10ms")
 	b.ReportMetric(ms(f.ttfbGateway-f.ttfbDirect), "ttfb-delta-ms")
 	b.ReportMetric(ms(f.ttfbDirect), "ttfb-direct-ms")
 }
