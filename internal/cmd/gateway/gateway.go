@@ -55,7 +55,7 @@ on stderr says so: `+"`obol render`"+` makes the cluster match offer.yaml again.
 		Example: cmdutil.Examples(`obol gateway config weather
 obol gateway config weather > config.json && obol-gateway --config config.json
 obol gateway config qwen | jq .payment`),
-		ValidArgsFunction: completeOffers(f),
+		ValidArgsFunction: f.CompleteOffers,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if runF != nil {
@@ -73,18 +73,7 @@ func RunConfig(opts *ConfigOptions) error {
 	if errs := validation.IsDNS1123Label(opts.Name); len(errs) > 0 {
 		return fmt.Errorf("NAME %q is not an offer name: %s", opts.Name, strings.Join(errs, "; "))
 	}
-	head, err := headSnapshot(f)
-	if err != nil {
-		return err
-	}
-	e, found, err := stackrepo.Find(head, opts.Name)
-	if err != nil {
-		return err
-	}
-	if !found {
-		return fmt.Errorf("offer %s does not exist: `obol sell list` shows the offers", opts.Name)
-	}
-	o, err := stackrepo.Offer(head, e)
+	head, e, o, err := f.OfferAtHead(opts.Name)
 	if err != nil {
 		return err
 	}
@@ -122,48 +111,4 @@ func drift(head fs.FS, e stackrepo.Entry, file []byte) string {
 		return fmt.Sprintf("%s is not what offer.yaml renders to, so the cluster mounts another config: `obol render --check` shows the difference, `obol render` fixes it", p)
 	}
 	return ""
-}
-
-// headSnapshot is the stack repo at its branch head, checked to be an obol stack.
-func headSnapshot(f *cmdutil.Factory) (fs.FS, error) {
-	r, err := f.OpenRepo()
-	if err != nil {
-		return nil, err
-	}
-	h, err := r.Head()
-	if err != nil {
-		return nil, err
-	}
-	snap, err := r.Snapshot(h)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := stackrepo.Settings(snap); err != nil {
-		return nil, fmt.Errorf("%s: %w", r.Dir(), err)
-	}
-	return snap, nil
-}
-
-// completeOffers completes offer names from the branch head.
-func completeOffers(f *cmdutil.Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return func(_ *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		head, err := headSnapshot(f)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		entries, err := stackrepo.Slices(head)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		var out []string
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name, prefix) {
-				out = append(out, e.Name+"\t"+string(e.Type))
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
-	}
 }

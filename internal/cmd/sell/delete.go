@@ -25,7 +25,7 @@ func newCmdDelete(f *cmdutil.Factory, runF func(context.Context, *DeleteOptions)
 		Args:              cobra.ExactArgs(1),
 		Short:             "Stop selling an offer: remove its slice and commit",
 		Example:           cmdutil.Examples(`obol sell delete weather`),
-		ValidArgsFunction: completeOffers(f),
+		ValidArgsFunction: f.CompleteOffers,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if runF != nil {

@@ -2,8 +2,6 @@ package sell
 
 import (
 	"fmt"
-	"io/fs"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -44,7 +42,7 @@ func RunList(opts *ListOptions) error {
 	if err := cmdutil.CheckFormat(opts.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML); err != nil {
 		return err
 	}
-	head, err := headSnapshot(f)
+	head, err := f.HeadSnapshot()
 	if err != nil {
 		return err
 	}
@@ -103,48 +101,4 @@ func upstreamOf(o *v1alpha1.ServiceOffer) string {
 		return u.URL
 	}
 	return fmt.Sprintf("%s.%s:%d", u.Service, u.Namespace, u.Port)
-}
-
-// headSnapshot opens the repo and returns its branch head.
-func headSnapshot(f *cmdutil.Factory) (fs.FS, error) {
-	r, err := f.OpenRepo()
-	if err != nil {
-		return nil, err
-	}
-	h, err := r.Head()
-	if err != nil {
-		return nil, err
-	}
-	snap, err := r.Snapshot(h)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := stackrepo.Settings(snap); err != nil {
-		return nil, fmt.Errorf("%s: %w", r.Dir(), err)
-	}
-	return snap, nil
-}
-
-// completeOffers completes offer names from the repo's head.
-func completeOffers(f *cmdutil.Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return func(_ *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		head, err := headSnapshot(f)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		entries, err := stackrepo.Slices(head)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		var out []string
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name, prefix) {
-				out = append(out, e.Name+"\t"+string(e.Type))
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
-	}
 }

@@ -1,15 +1,12 @@
 package sell
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
 	"github.com/obol/obol/api/v1alpha1"
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/offer"
-	"github.com/obol/obol/internal/stackrepo"
 )
 
 // ShowOptions are `obol sell show NAME`.
@@ -27,7 +24,7 @@ func newCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Comman
 		Args:              cobra.ExactArgs(1),
 		Short:             "Print one offer, with its defaults filled in",
 		Example:           cmdutil.Examples("obol sell show weather\nobol sell show weather -o json"),
-		ValidArgsFunction: completeOffers(f),
+		ValidArgsFunction: f.CompleteOffers,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if runF != nil {
@@ -49,18 +46,7 @@ func RunShow(opts *ShowOptions) error {
 	if err := checkName(opts.Name); err != nil {
 		return err
 	}
-	head, err := headSnapshot(f)
-	if err != nil {
-		return err
-	}
-	e, found, err := stackrepo.Find(head, opts.Name)
-	if err != nil {
-		return err
-	}
-	if !found {
-		return fmt.Errorf("offer %s does not exist: `obol sell list` shows the offers", opts.Name)
-	}
-	o, err := stackrepo.Offer(head, e)
+	_, _, o, err := f.OfferAtHead(opts.Name)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ obol sell update weather --per-request 0.002
 
 # Move an inference offer to Base mainnet
 obol sell update qwen --chain base`),
-		ValidArgsFunction: completeOffers(f),
+		ValidArgsFunction: f.CompleteOffers,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			opts.fs = cmd.Flags()
