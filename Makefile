@@ -41,6 +41,7 @@ generate: ## regenerate deepcopy code, the ServiceOffer CRD and the Flux CRDs
 	$(GO) tool controller-gen object paths=./api/...
 	$(GO) tool controller-gen crd paths=./api/... output:crd:dir=templates/infrastructure/crds
 	./scripts/gen-flux-crds.sh
+	./scripts/gen-flux-components.sh
 
 demo: build ## the 30-second walkthrough, in a throwaway stack repo
 	./scripts/demo.sh $(BIN)/obol

@@ -1,6 +1,8 @@
 package render
 
 import (
+	"fmt"
+	"io/fs"
 	"path"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/obol/obol/internal/fluxmanifests"
 	"github.com/obol/obol/internal/layout"
 	"github.com/obol/obol/internal/settings"
 )
@@ -44,8 +47,14 @@ func sourceRef() kustomizev1.CrossNamespaceSourceReference {
 // fluxWiring renders clusters/<stack>/: the sync objects (what flux bootstrap writes) and the
 // two root Kustomizations. Infrastructure comes first; applications depend on it, so the
 // ServiceOffer CRD exists before any offer.
-func fluxWiring(st *settings.Stack) (Files, error) {
+func fluxWiring(assets fs.FS, st *settings.Stack) (Files, error) {
 	dir := layout.ClusterDir(st.Metadata.Name)
+	// The pinned Flux components, as `flux bootstrap` writes them: stack up applies them, and
+	// the flux-system Kustomization keeps them in step with the repo afterwards.
+	components, err := fs.ReadFile(assets, fluxmanifests.ComponentsFile)
+	if err != nil {
+		return nil, fmt.Errorf("the embedded Flux components: %w", err)
+	}
 	repo := &sourcev1.GitRepository{
 		TypeMeta:   metav1.TypeMeta{APIVersion: sourcev1.GroupVersion.String(), Kind: sourcev1.GitRepositoryKind},
 		ObjectMeta: metav1.ObjectMeta{Name: FluxSource, Namespace: FluxNamespace, Labels: managedLabels(nil)},
@@ -61,7 +70,7 @@ func fluxWiring(st *settings.Stack) (Files, error) {
 	if err != nil {
 		return nil, err
 	}
-	fluxKs, err := kustomizeFile(Header, []string{"gotk-sync.yaml"})
+	fluxKs, err := kustomizeFile(Header, []string{"gotk-components.yaml", "gotk-sync.yaml"})
 	if err != nil {
 		return nil, err
 	}
@@ -74,10 +83,11 @@ func fluxWiring(st *settings.Stack) (Files, error) {
 		return nil, err
 	}
 	return Files{
-		path.Join(dir, "flux-system", "gotk-sync.yaml"):     sync,
-		path.Join(dir, "flux-system", "kustomization.yaml"): fluxKs,
-		path.Join(dir, "infrastructure.yaml"):               infra,
-		path.Join(dir, "applications.yaml"):                 apps,
+		path.Join(dir, "flux-system", "gotk-components.yaml"): components,
+		path.Join(dir, "flux-system", "gotk-sync.yaml"):       sync,
+		path.Join(dir, "flux-system", "kustomization.yaml"):   fluxKs,
+		path.Join(dir, "infrastructure.yaml"):                 infra,
+		path.Join(dir, "applications.yaml"):                   apps,
 	}, nil
 }
 

@@ -20,7 +20,7 @@ func Stack(assets fs.FS, st *settings.Stack) (Files, error) {
 	if st.Spec.Engine != settings.EngineFlux {
 		return nil, fmt.Errorf("render: engine %q has no wiring renderer yet", st.Spec.Engine)
 	}
-	out, err := fluxWiring(st)
+	out, err := fluxWiring(assets, st)
 	if err != nil {
 		return nil, fmt.Errorf("render: cluster wiring: %w", err)
 	}
