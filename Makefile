@@ -8,7 +8,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH ?= .
 BENCHTIME ?= 10x
 
-.PHONY: build gateway image test lint bench generate demo clean
+.PHONY: build gateway git-endpoint image test lint bench generate demo clean
 
 build: ## build bin/obol
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/obol ./cmd/obol
@@ -21,6 +21,9 @@ IMAGE ?= ghcr.io/obol/obol-gateway:$(GATEWAY_VERSION)
 
 gateway: ## build bin/obol-gateway, static linux
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GATEWAY_ARCH) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(GATEWAY_VERSION)" -o $(BIN)/obol-gateway ./cmd/obol-gateway
+
+git-endpoint: ## build bin/obol-git, the read-only smart-HTTP git endpoint, static linux
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GATEWAY_ARCH) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(GATEWAY_VERSION)" -o $(BIN)/obol-git ./cmd/obol-git
 
 image: gateway ## the gateway's OCI image, without Docker: bin/obol-gateway.tar (docker-save: k3d image import, ctr images import) and bin/obol-gateway-oci (OCI layout)
 	$(GO) run ./hack/mkimage --binary $(BIN)/obol-gateway --tag $(IMAGE) --arch $(GATEWAY_ARCH) --out $(BIN)/obol-gateway.tar --layout $(BIN)/obol-gateway-oci

@@ -51,9 +51,11 @@ const (
 	// Namespace is where the controllers run.
 	Namespace = "flux-system"
 
-	// CRDsDir, ComponentsDir and ComponentsFile are paths in the asset tree.
-	CRDsDir        = "clusters/flux-system/crds"
-	ComponentsDir  = "clusters/flux-system/components"
+	// CRDsDir holds the generated Flux CRDs in the asset tree.
+	CRDsDir = "clusters/flux-system/crds"
+	// ComponentsDir holds obol's own controller manifests in the asset tree.
+	ComponentsDir = "clusters/flux-system/components"
+	// ComponentsFile is the assembled gotk-components.yaml in the asset tree.
 	ComponentsFile = "clusters/flux-system/gotk-components.yaml"
 )
 
