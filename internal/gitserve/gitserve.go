@@ -47,6 +47,8 @@ import (
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/obol/obol/internal/repo"
 )
 
 // Version is reported in the agent capability (agent=obol-git/<Version>).
@@ -283,31 +285,17 @@ func (s *server) gitDirOf(dir string) (string, bool) {
 	if err != nil || !s.within(real) {
 		return "", false
 	}
-	if isGitDir(real) {
+	if repo.IsGitDir(real) {
 		return real, true
 	}
 	dot, err := filepath.EvalSymlinks(filepath.Join(real, ".git"))
 	if err != nil || !s.within(dot) {
 		return "", false
 	}
-	if isGitDir(dot) {
+	if repo.IsGitDir(dot) {
 		return dot, true
 	}
 	return "", false
-}
-
-func isGitDir(dir string) bool {
-	fi, err := os.Stat(filepath.Join(dir, "HEAD"))
-	if err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
-	for _, d := range []string{"objects", "refs"} {
-		fi, err := os.Stat(filepath.Join(dir, d))
-		if err != nil || !fi.IsDir() {
-			return false
-		}
-	}
-	return true
 }
 
 // openStorage opens gitDir with go-git's filesystem storage over a

@@ -60,7 +60,7 @@ func Init(dir string, opts InitOptions) (*Repo, error) {
 	if !opts.Bare {
 		gitDir = filepath.Join(abs, ".git")
 	}
-	if isGitDir(gitDir) || exists(filepath.Join(abs, ".git")) {
+	if IsGitDir(gitDir) || exists(filepath.Join(abs, ".git")) {
 		return nil, fmt.Errorf("init %s: a git repository already exists there", dir)
 	}
 	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags", "info"} {
@@ -99,13 +99,13 @@ func Open(dir string) (*Repo, error) {
 	r := &Repo{dir: abs}
 	dotGit := filepath.Join(abs, ".git")
 	switch fi, err := os.Stat(dotGit); {
-	case err == nil && fi.IsDir() && isGitDir(dotGit):
+	case err == nil && fi.IsDir() && IsGitDir(dotGit):
 		r.gitDir = dotGit
 	case err == nil && !fi.IsDir():
 		// A .git file: a linked worktree or a submodule. Their HEAD and
 		// index live elsewhere; obol does not write through them.
 		return nil, fmt.Errorf("open %s: .git is a file (linked worktree or submodule); open the main repository instead", dir)
-	case isGitDir(abs):
+	case IsGitDir(abs):
 		r.gitDir = abs
 		r.bare = true
 	default:
@@ -172,11 +172,11 @@ func validateBranch(branch string) error {
 	return nil
 }
 
-// isGitDir reports whether dir looks like a git directory (what git itself
-// checks: HEAD, objects/ and refs/).
-func isGitDir(dir string) bool {
+// IsGitDir reports whether dir looks like a git directory (what git itself
+// checks: a HEAD file, objects/ and refs/).
+func IsGitDir(dir string) bool {
 	fi, err := os.Stat(filepath.Join(dir, "HEAD"))
-	if err != nil || fi.IsDir() {
+	if err != nil || !fi.Mode().IsRegular() {
 		return false
 	}
 	for _, d := range []string{"objects", "refs"} {
