@@ -8,7 +8,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH ?= .
 BENCHTIME ?= 10x
 
-.PHONY: build gateway git-endpoint image test lint bench generate demo clean
+.PHONY: build gateway git-endpoint image test e2e lint bench generate demo clean
 
 build: ## build bin/obol
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/obol ./cmd/obol
@@ -31,6 +31,15 @@ image: gateway ## the gateway's OCI image, without Docker: bin/obol-gateway.tar 
 test: ## vet, then every test with the race detector
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+# The end-to-end test against a real control plane and the real Flux controllers, as host
+# processes on 127.0.0.1 (scripts/e2e/up.sh). setup.sh builds them once into ~/.cache/obol-e2e
+# (tens of CPU-minutes cold, nothing when warm). Not part of `make test`.
+E2E_STATE ?= /tmp/obol-e2e
+e2e: ## end-to-end: build the control plane (cached), start it, run test/e2e, stop it
+	./scripts/e2e/setup.sh
+	export OBOL_E2E_STATE=$(E2E_STATE); ./scripts/e2e/up.sh && \
+		OBOL_E2E=1 $(GO) test -count=1 -v -timeout 15m ./test/e2e/; rc=$$?; ./scripts/e2e/down.sh; exit $$rc
 
 lint: ## gofmt, go vet and golangci-lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

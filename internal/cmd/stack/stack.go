@@ -1,4 +1,5 @@
-// Package stack implements `obol stack`: creating the stack repo (and, later, the cluster).
+// Package stack implements `obol stack`: creating the stack repo (init) and running it on a
+// cluster (up, status, down, purge).
 package stack
 
 import (
@@ -24,6 +25,10 @@ func NewCmdStack(f *cmdutil.Factory) *cobra.Command {
 		Short: "Create and run the stack: the repo and the cluster that follows it",
 	}
 	cmd.AddCommand(newCmdInit(f, nil))
+	cmd.AddCommand(newCmdUp(f, nil))
+	cmd.AddCommand(newCmdStatus(f, nil))
+	cmd.AddCommand(newCmdDown(f, nil))
+	cmd.AddCommand(newCmdPurge(f, nil))
 	return cmd
 }
 

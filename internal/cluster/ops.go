@@ -1,0 +1,191 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Trigger asks the reconciler to fetch and apply now: it sets reconcile.fluxcd.io/requestedAt
+// on the GitRepository and the root Kustomizations. Call it after the branch ref moved.
+func (c *Client) Trigger(ctx context.Context) error {
+	for i, o := range rootObjects() {
+		if err := c.requestReconcile(ctx, o, rootKey(i)); err != nil {
+			if apierrors.IsNotFound(err) && i > 1 {
+				continue // infrastructure/applications appear after the first sync
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// requestReconcile sets reconcile.fluxcd.io/requestedAt on one Flux object.
+func (c *Client) requestReconcile(ctx context.Context, o client.Object, key types.NamespacedName) error {
+	now := time.Now().Format(time.RFC3339Nano)
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{meta.ReconcileRequestAnnotation: now}}})
+	o.SetNamespace(key.Namespace)
+	o.SetName(key.Name)
+	if err := c.Kube.Patch(ctx, o, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("asking %s %s/%s to reconcile: %w", kindOf(o), key.Namespace, key.Name, err)
+	}
+	return nil
+}
+
+// Suspend sets spec.suspend on the GitRepository and the root Kustomizations (`obol stack
+// down`): the reconciler stops; what runs and the repo stay. It returns what it suspended.
+func (c *Client) Suspend(ctx context.Context) ([]string, error) { return c.setSuspend(ctx, true) }
+
+// setSuspend patches spec.suspend where it differs, so a re-run changes nothing.
+func (c *Client) setSuspend(ctx context.Context, suspend bool) ([]string, error) {
+	var changed []string
+	val := any(true)
+	if !suspend {
+		val = nil // remove the field: the repo's manifests do not set it
+	}
+	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"suspend": val}})
+	for i, o := range rootObjects() {
+		key := rootKey(i)
+		if err := c.Kube.Get(ctx, key, o); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return changed, err
+		}
+		var cur bool
+		switch t := o.(type) {
+		case *sourcev1.GitRepository:
+			cur = t.Spec.Suspend
+		case *kustomizev1.Kustomization:
+			cur = t.Spec.Suspend
+		}
+		if cur == suspend {
+			continue
+		}
+		if err := c.Kube.Patch(ctx, o, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldManager)); err != nil {
+			return changed, fmt.Errorf("setting spec.suspend=%v on %s %s: %w", suspend, kindOf(o), key, err)
+		}
+		changed = append(changed, kindOf(o)+"/"+key.Name)
+	}
+	return changed, nil
+}
+
+// Row is one line of `obol stack status`.
+type Row struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Kind      string `json:"kind"`
+	Committed string `json:"committed,omitempty"` // the repo's head
+	Fetched   string `json:"fetched,omitempty"`   // what the GitRepository's artifact holds
+	Applied   string `json:"applied,omitempty"`   // Kustomization lastAppliedRevision, HelmRelease lastAttemptedRevision
+	Ready     string `json:"ready"`               // True, False, Unknown, or "-" when there is no condition
+	Reason    string `json:"reason,omitempty"`
+	Message   string `json:"message,omitempty"`
+	Suspended bool   `json:"suspended,omitempty"`
+	Missing   bool   `json:"missing,omitempty"` // not in the cluster
+}
+
+// Status reads the GitRepository, the root Kustomizations and the HelmReleases in the Flux
+// namespace. committed is the repo's head commit (may be empty).
+func (c *Client) Status(ctx context.Context, committed string) ([]Row, error) {
+	var rows []Row
+	var repo sourcev1.GitRepository
+	fetched := ""
+	repoRow := Row{Name: Source, Namespace: Namespace, Kind: sourcev1.GitRepositoryKind, Committed: committed}
+	switch err := c.Kube.Get(ctx, types.NamespacedName{Namespace: Namespace, Name: Source}, &repo); {
+	case apierrors.IsNotFound(err) || apimeta.IsNoMatchError(err):
+		repoRow.Missing, repoRow.Ready = true, "-"
+		repoRow.Reason = "NotBootstrapped"
+		repoRow.Message = "run `obol stack up`"
+	case err != nil:
+		return nil, err
+	default:
+		if repo.Status.Artifact != nil {
+			fetched = repo.Status.Artifact.Revision
+		}
+		repoRow.Fetched = fetched
+		repoRow.Suspended = repo.Spec.Suspend
+		fillReady(&repoRow, repo.Status.Conditions, repo.Generation, repo.Status.ObservedGeneration)
+	}
+	rows = append(rows, repoRow)
+	for _, name := range RootKustomizations {
+		var ks kustomizev1.Kustomization
+		r := Row{Name: name, Namespace: Namespace, Kind: kustomizev1.KustomizationKind, Committed: committed, Fetched: fetched}
+		switch err := c.Kube.Get(ctx, types.NamespacedName{Namespace: Namespace, Name: name}, &ks); {
+		case apierrors.IsNotFound(err) || apimeta.IsNoMatchError(err):
+			r.Missing, r.Ready, r.Reason = true, "-", "NotFound"
+		case err != nil:
+			return nil, err
+		default:
+			r.Applied = ks.Status.LastAppliedRevision
+			r.Suspended = ks.Spec.Suspend
+			fillReady(&r, ks.Status.Conditions, ks.Generation, ks.Status.ObservedGeneration)
+		}
+		rows = append(rows, r)
+	}
+	var hrs helmv2.HelmReleaseList
+	if err := c.Kube.List(ctx, &hrs, client.InNamespace(Namespace)); err != nil && !apimeta.IsNoMatchError(err) {
+		return nil, err
+	}
+	sort.Slice(hrs.Items, func(i, j int) bool { return hrs.Items[i].Name < hrs.Items[j].Name })
+	for _, hr := range hrs.Items {
+		r := Row{Name: hr.Name, Namespace: hr.Namespace, Kind: helmv2.HelmReleaseKind, Applied: hr.Status.LastAttemptedRevision, Suspended: hr.Spec.Suspend}
+		fillReady(&r, hr.Status.Conditions, hr.Generation, hr.Status.ObservedGeneration)
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+func fillReady(r *Row, conds []metav1.Condition, gen, observed int64) {
+	cond := apimeta.FindStatusCondition(conds, meta.ReadyCondition)
+	if cond == nil {
+		r.Ready, r.Reason = "Unknown", "NotReconciled"
+		return
+	}
+	r.Ready, r.Reason, r.Message = string(cond.Status), cond.Reason, cond.Message
+	if r.Suspended {
+		r.Reason = "Suspended"
+	} else if observed != gen && cond.Status == metav1.ConditionTrue {
+		r.Ready, r.Reason = "Unknown", "Progressing"
+	}
+}
+
+// ShortRevision turns main@sha1:<sha> (or a bare sha) into the first 12 hex digits; other
+// revisions (chart versions) are returned as they are.
+func ShortRevision(rev string) string {
+	sha := rev
+	if i := strings.LastIndex(rev, ":"); i >= 0 {
+		sha = rev[i+1:]
+	}
+	if len(sha) >= 40 && isHex(sha) {
+		return sha[:12]
+	}
+	return rev
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// AtCommit reports whether a Flux revision (main@sha1:<sha>) names commit.
+func AtCommit(rev, commit string) bool {
+	return commit != "" && rev != "" && strings.HasSuffix(rev, commit)
+}

@@ -1,0 +1,139 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os/exec"
+	"path"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/obol/obol/internal/cluster"
+	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/fluxmanifests"
+	"github.com/obol/obol/internal/layout"
+	"github.com/obol/obol/internal/stackrepo"
+)
+
+// ClusterFlags pick the cluster: --kubeconfig and --context, else kubectl's defaults.
+type ClusterFlags struct {
+	Kubeconfig string
+	Context    string
+}
+
+func addClusterFlags(cmd *cobra.Command, c *ClusterFlags) {
+	cmd.Flags().StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG, else ~/.kube/config)")
+	cmd.Flags().StringVar(&c.Context, "context", "", "kubeconfig context (default the current context)")
+	_ = cmd.MarkFlagFilename("kubeconfig")
+}
+
+func (c ClusterFlags) config() cluster.Config {
+	return cluster.Config{Kubeconfig: c.Kubeconfig, Context: c.Context}
+}
+
+// connect connects to the cluster and checks that it answers.
+func connect(ctx context.Context, flags ClusterFlags) (*cluster.Client, error) {
+	cl, err := cluster.Connect(flags.config())
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.Reachable(ctx); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// stackAtHead is what the cluster commands read from the repo's branch head.
+type stackAtHead struct {
+	Dir    string
+	Name   string
+	Commit string // full sha of the head
+	Objs   *cluster.Objects
+}
+
+// readStack reads the sync objects and the Flux components at the branch head (as `flux
+// bootstrap` does: what the repo holds is what is applied), with the GitRepository URL from
+// obol.yaml, or gitURL when set.
+func readStack(f *cmdutil.Factory, gitURL string) (*stackAtHead, error) {
+	r, err := f.OpenRepo()
+	if err != nil {
+		return nil, err
+	}
+	h, err := r.Head()
+	if err != nil {
+		return nil, err
+	}
+	snap, err := r.Snapshot(h)
+	if err != nil {
+		return nil, err
+	}
+	st, err := stackrepo.Settings(snap)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.Dir(), err)
+	}
+	dir := path.Join(layout.ClusterDir(st.Metadata.Name), "flux-system")
+	sync, err := fs.ReadFile(snap, path.Join(dir, "gotk-sync.yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("%s at %s: %w (is this stack %q? `obol render` rewrites it)", path.Join(dir, "gotk-sync.yaml"), cmdutil.Short(h), err, st.Metadata.Name)
+	}
+	comps, err := fs.ReadFile(snap, path.Join(dir, "gotk-components.yaml"))
+	if errors.Is(err, fs.ErrNotExist) {
+		comps, err = fs.ReadFile(f.Assets, fluxmanifests.ComponentsFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if gitURL == "" {
+		gitURL = st.Spec.GitURL
+	}
+	objs, err := cluster.LoadObjects(comps, sync, gitURL)
+	if err != nil {
+		return nil, err
+	}
+	return &stackAtHead{Dir: r.Dir(), Name: st.Metadata.Name, Commit: h.String(), Objs: objs}, nil
+}
+
+// K3dClusterName is the k3d cluster `obol stack up` creates for a stack.
+func K3dClusterName(stack string) string { return "obol-" + stack }
+
+// createK3d creates a k3d cluster with the stack repo mounted into the server node, where the
+// in-cluster git endpoint serves it. It returns the kubeconfig context k3d writes.
+func createK3d(ctx context.Context, f *cmdutil.Factory, k3d string, st *stackAtHead) (string, error) {
+	name := K3dClusterName(st.Name)
+	ctxName := "k3d-" + name
+	if out, err := exec.CommandContext(ctx, k3d, "cluster", "get", name).CombinedOutput(); err == nil {
+		fmt.Fprintf(f.IO.ErrOut, "Using the existing k3d cluster %s\n", name)
+		return ctxName, nil
+	} else if ctx.Err() != nil {
+		return "", fmt.Errorf("k3d cluster get %s: %w: %s", name, err, out)
+	}
+	fmt.Fprintf(f.IO.ErrOut, "Creating the k3d cluster %s (the stack repo %s mounted at /obol/stack)\n", name, st.Dir)
+	cmd := exec.CommandContext(ctx, k3d, "cluster", "create", name,
+		"--volume", st.Dir+":/obol/stack@server:0", "--wait", "--timeout", "5m")
+	cmd.Stdout, cmd.Stderr = f.IO.ErrOut, f.IO.ErrOut
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("k3d cluster create %s: %w", name, err)
+	}
+	return ctxName, nil
+}
+
+func timeoutCtx(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func lookK3d(getenv func(string) string) string {
+	if getenv("OBOL_NO_K3D") != "" {
+		return ""
+	}
+	p, err := exec.LookPath("k3d")
+	if err != nil {
+		return ""
+	}
+	return p
+}
