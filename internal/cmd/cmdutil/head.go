@@ -7,13 +7,25 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/obol/obol/api/v1alpha1"
+	"github.com/obol/obol/internal/repo"
+	"github.com/obol/obol/internal/settings"
 	"github.com/obol/obol/internal/stackrepo"
 )
 
-// HeadSnapshot opens the stack repo and returns its branch head, checked to be an obol stack.
-// Reading commands read the head, never the work tree.
-func (f *Factory) HeadSnapshot() (fs.FS, error) {
+// Head is the stack repo at its branch head: what every reading command reads (never the
+// work tree).
+type Head struct {
+	Repo     *repo.Repo
+	Commit   plumbing.Hash
+	Snapshot *repo.Snapshot
+	Settings *settings.Stack
+}
+
+// OpenHead opens the stack repo and reads its branch head, checked to be an obol stack.
+func (f *Factory) OpenHead() (*Head, error) {
 	r, err := f.OpenRepo()
 	if err != nil {
 		return nil, err
@@ -26,10 +38,20 @@ func (f *Factory) HeadSnapshot() (fs.FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := stackrepo.Settings(snap); err != nil {
+	st, err := stackrepo.Settings(snap)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Dir(), err)
 	}
-	return snap, nil
+	return &Head{Repo: r, Commit: h, Snapshot: snap, Settings: st}, nil
+}
+
+// HeadSnapshot is OpenHead for commands that only read files.
+func (f *Factory) HeadSnapshot() (fs.FS, error) {
+	h, err := f.OpenHead()
+	if err != nil {
+		return nil, err
+	}
+	return h.Snapshot, nil
 }
 
 // OfferAtHead reads the offer called name at the branch head, with a fix when it is not there.

@@ -90,32 +90,15 @@ func openExisting(f *cmdutil.Factory, name, verb string) (*repo.Repo, v1alpha1.O
 	if err := checkName(name); err != nil {
 		return nil, "", "", err
 	}
-	r, err := f.OpenRepo()
+	head, err := f.OpenHead()
 	if err != nil {
 		return nil, "", "", err
 	}
-	t, err := typeAtHead(r, name)
+	e, err := findAs(head.Snapshot, name, "")
 	if err != nil {
 		return nil, "", "", err
 	}
-	return r, t, fmt.Sprintf("sell %s %s: %s", t, name, verb), nil
-}
-
-// typeAtHead finds an existing offer's type, to name the commit before it is built.
-func typeAtHead(r *repo.Repo, name string) (v1alpha1.OfferType, error) {
-	h, err := r.Head()
-	if err != nil {
-		return "", err
-	}
-	head, err := r.Snapshot(h)
-	if err != nil {
-		return "", err
-	}
-	e, err := findAs(head, name, "")
-	if err != nil {
-		return "", err
-	}
-	return e.Type, nil
+	return head.Repo, e.Type, fmt.Sprintf("sell %s %s: %s", e.Type, name, verb), nil
 }
 
 // findAs finds an existing offer; with a type, it must still be of that type (another writer

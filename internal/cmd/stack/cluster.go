@@ -15,7 +15,6 @@ import (
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/fluxmanifests"
 	"github.com/obol/obol/internal/layout"
-	"github.com/obol/obol/internal/stackrepo"
 )
 
 // ClusterFlags pick the cluster: --kubeconfig and --context, else kubectl's defaults.
@@ -58,22 +57,11 @@ type stackAtHead struct {
 // bootstrap` does: what the repo holds is what is applied), with the GitRepository URL from
 // obol.yaml, or gitURL when set.
 func readStack(f *cmdutil.Factory, gitURL string) (*stackAtHead, error) {
-	r, err := f.OpenRepo()
+	head, err := f.OpenHead()
 	if err != nil {
 		return nil, err
 	}
-	h, err := r.Head()
-	if err != nil {
-		return nil, err
-	}
-	snap, err := r.Snapshot(h)
-	if err != nil {
-		return nil, err
-	}
-	st, err := stackrepo.Settings(snap)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.Dir(), err)
-	}
+	snap, st, h := head.Snapshot, head.Settings, head.Commit
 	dir := path.Join(layout.ClusterDir(st.Metadata.Name), "flux-system")
 	sync, err := fs.ReadFile(snap, path.Join(dir, "gotk-sync.yaml"))
 	if err != nil {
@@ -93,7 +81,7 @@ func readStack(f *cmdutil.Factory, gitURL string) (*stackAtHead, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stackAtHead{Dir: r.Dir(), Name: st.Metadata.Name, Commit: h.String(), Objs: objs}, nil
+	return &stackAtHead{Dir: head.Repo.Dir(), Name: st.Metadata.Name, Commit: h.String(), Objs: objs}, nil
 }
 
 // K3dClusterName is the k3d cluster `obol stack up` creates for a stack.

@@ -69,23 +69,15 @@ func Run(ctx context.Context, opts *Options) error {
 	if err := cmdutil.CheckFormat(opts.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML); err != nil {
 		return err
 	}
-	r, err := f.OpenRepo()
+	head, err := f.OpenHead()
 	if err != nil {
 		return err
 	}
-	h, err := r.Head()
-	if err != nil {
-		return err
-	}
-	head, err := r.Snapshot(h)
-	if err != nil {
-		return err
-	}
-	res, err := Check(ctx, f.Assets, head)
+	res, err := Check(ctx, f.Assets, head.Snapshot)
 	if err != nil {
 		return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("validate: %w", err)}
 	}
-	res.Commit = h.String()
+	res.Commit = head.Commit.String()
 	if opts.Output != cmdutil.FormatTable {
 		if err := cmdutil.PrintData(f.IO.Out, opts.Output, res); err != nil {
 			return err
