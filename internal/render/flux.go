@@ -8,6 +8,7 @@ import (
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/kustomize"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -70,7 +71,17 @@ func fluxWiring(assets fs.FS, st *settings.Stack) (Files, error) {
 	if err != nil {
 		return nil, err
 	}
-	fluxKs, err := kustomizeFile(Header, []string{"gotk-components.yaml", "gotk-sync.yaml"})
+	files := Files{}
+	fluxResources := []string{"gotk-components.yaml", "gotk-sync.yaml"}
+	if InClusterGitEndpoint(st.Spec.GitURL) {
+		b, err := gitEndpoint(st)
+		if err != nil {
+			return nil, err
+		}
+		files[path.Join(dir, "flux-system", GitEndpointFile)] = b
+		fluxResources = append(fluxResources, GitEndpointFile)
+	}
+	fluxKs, err := kustomizeFile(Header, fluxResources)
 	if err != nil {
 		return nil, err
 	}
@@ -82,13 +93,30 @@ func fluxWiring(assets fs.FS, st *settings.Stack) (Files, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Files{
-		path.Join(dir, "flux-system", "gotk-components.yaml"): components,
-		path.Join(dir, "flux-system", "gotk-sync.yaml"):       sync,
-		path.Join(dir, "flux-system", "kustomization.yaml"):   fluxKs,
-		path.Join(dir, "infrastructure.yaml"):                 infra,
-		path.Join(dir, "applications.yaml"):                   apps,
-	}, nil
+	files[path.Join(dir, "flux-system", "gotk-components.yaml")] = components
+	files[path.Join(dir, "flux-system", "gotk-sync.yaml")] = sync
+	files[path.Join(dir, "flux-system", "kustomization.yaml")] = fluxKs
+	files[path.Join(dir, "infrastructure.yaml")] = infra
+	files[path.Join(dir, "applications.yaml")] = apps
+	return files, nil
+}
+
+// keepKinds are what may hold a wallet's keys or data: a Secret or PVC committed to the repo
+// (SOPS-encrypted, say) is applied like anything else but never pruned, so deleting a file,
+// or a slice, by mistake cannot destroy a wallet. Removing one is a deliberate kubectl delete.
+var keepKinds = []struct{ apiVersion, kind string }{{"v1", "Secret"}, {"v1", "PersistentVolumeClaim"}}
+
+// keepPatches marks every object of keepKinds the Kustomization applies with
+// kustomize.toolkit.fluxcd.io/prune: disabled.
+func keepPatches() []kustomize.Patch {
+	var out []kustomize.Patch
+	for _, k := range keepKinds {
+		out = append(out, kustomize.Patch{
+			Patch:  fmt.Sprintf("apiVersion: %s\nkind: %s\nmetadata:\n  name: not-used\n  annotations:\n    kustomize.toolkit.fluxcd.io/prune: disabled\n", k.apiVersion, k.kind),
+			Target: &kustomize.Selector{Kind: k.kind},
+		})
+	}
+	return out
 }
 
 // kustomization renders one Flux Kustomization of the stack repo. prune is always on: the repo
@@ -106,6 +134,7 @@ func kustomization(name, p string, dependsOn []string, wait bool) *kustomizev1.K
 			Prune:         true,
 			Wait:          wait,
 			SourceRef:     sourceRef(),
+			Patches:       keepPatches(),
 		},
 	}
 	for _, d := range dependsOn {
@@ -114,29 +143,31 @@ func kustomization(name, p string, dependsOn []string, wait bool) *kustomizev1.K
 	return ks
 }
 
-// helmRelease deploys a chart vendored in the stack repo with values from a ConfigMap that the
+// GatewayHelmChart is the HelmChart (in the infrastructure, templates/infrastructure/) that
+// packages the vendored gateway chart once per chart version; every offer's HelmRelease
+// installs it through spec.chartRef, so a new offer needs no chart build of its own.
+const GatewayHelmChart = "obol-gateway"
+
+// helmRelease deploys the shared gateway HelmChart with values from a ConfigMap that the
 // slice's kustomization generates. The release lives in flux-system and installs into the
 // offer's namespace, creating it, so a slice never has to create a namespace another slice
 // might also create.
-func helmRelease(name, targetNamespace, chartPath, valuesConfigMap string, labels map[string]string) *helmv2.HelmRelease {
+func helmRelease(name, targetNamespace, helmChart, valuesConfigMap string, labels map[string]string) *helmv2.HelmRelease {
 	return &helmv2.HelmRelease{
 		TypeMeta:   metav1.TypeMeta{APIVersion: helmv2.GroupVersion.String(), Kind: helmv2.HelmReleaseKind},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: FluxNamespace, Labels: managedLabels(labels)},
 		Spec: helmv2.HelmReleaseSpec{
-			Interval:        syncInterval,
-			Timeout:         &applyTimeout,
+			Interval: syncInterval,
+			Timeout:  &applyTimeout,
+			// Helm's own (legacy) waiter checks every 2s from the start; the default kstatus
+			// poller checks every 5s, which put a 5s floor under every install and upgrade.
+			WaitStrategy:    &helmv2.WaitStrategy{Name: helmv2.WaitStrategyLegacy},
 			ReleaseName:     name,
 			TargetNamespace: targetNamespace,
-			Chart: &helmv2.HelmChartTemplate{
-				Spec: helmv2.HelmChartTemplateSpec{
-					Chart:             "./" + chartPath,
-					ReconcileStrategy: "ChartVersion",
-					SourceRef: helmv2.CrossNamespaceObjectReference{
-						Kind:      sourcev1.GitRepositoryKind,
-						Name:      FluxSource,
-						Namespace: FluxNamespace,
-					},
-				},
+			ChartRef: &helmv2.CrossNamespaceSourceReference{
+				Kind:      sourcev1.HelmChartKind,
+				Name:      helmChart,
+				Namespace: FluxNamespace,
 			},
 			Install: &helmv2.Install{
 				CreateNamespace: true,

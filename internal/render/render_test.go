@@ -3,12 +3,14 @@ package render_test
 import (
 	"bytes"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/obol/obol"
 	"github.com/obol/obol/api/v1alpha1"
@@ -163,5 +165,42 @@ func TestSliceRefusesTwoRenderingsOfOnePath(t *testing.T) {
 	_, err := render.All(obol.Assets(), settings.New("dev"), []*v1alpha1.ServiceOffer{httpOffer("a"), httpOffer("a")})
 	if err == nil || !strings.Contains(err.Error(), "two renderings") {
 		t.Fatalf("want a two-renderings error, got %v", err)
+	}
+}
+
+// The in-cluster git endpoint's image is tagged like the gateway's (the chart's appVersion, what
+// `make git-image` builds), and is rendered only for the in-cluster URL.
+func TestGitEndpoint(t *testing.T) {
+	chart, err := fs.ReadFile(obol.Assets(), "charts/obol-gateway/Chart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(chart, &meta); err != nil || meta.AppVersion == "" {
+		t.Fatalf("Chart.yaml appVersion: %q %v", meta.AppVersion, err)
+	}
+	if want := "ghcr.io/obol/obol-git:" + meta.AppVersion; render.GitEndpointImage != want {
+		t.Errorf("GitEndpointImage %s, want %s", render.GitEndpointImage, want)
+	}
+	for url, want := range map[string]bool{
+		"http://obol-git.obol-system.svc.cluster.local/stack.git": true,
+		"http://obol-git.obol-system/stack.git":                   true,
+		"http://127.0.0.1:18080/stack.git":                        false,
+		"https://github.com/acme/stack.git":                       false,
+	} {
+		st := settings.New("dev")
+		st.Spec.GitURL = url
+		st.Default()
+		files, err := render.Stack(obol.Assets(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got := files["clusters/dev/flux-system/obol-git.yaml"]
+		ks := string(files["clusters/dev/flux-system/kustomization.yaml"])
+		if got != want || strings.Contains(ks, "obol-git.yaml") != want {
+			t.Errorf("%s: obol-git.yaml rendered %v, in kustomization.yaml %v; want %v", url, got, strings.Contains(ks, "obol-git.yaml"), want)
+		}
 	}
 }

@@ -79,7 +79,7 @@ func Slice(st *settings.Stack, o *v1alpha1.ServiceOffer) (Files, error) {
 	}
 	labels := map[string]string{LabelOffer: o.Name, LabelOfferType: string(o.Spec.Type)}
 	cm := o.Name + "-gateway-values"
-	hr, err := manifests(sliceHeader, helmRelease(o.Name, o.Namespace, layout.GatewayChart, cm, labels))
+	hr, err := manifests(sliceHeader, helmRelease(o.Name, o.Namespace, GatewayHelmChart, cm, labels))
 	if err != nil {
 		return nil, fmt.Errorf("render %s: helmrelease: %w", o.Name, err)
 	}

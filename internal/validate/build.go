@@ -254,7 +254,8 @@ func buildPath(ctx context.Context, src, dir string, ks unstructured.Unstructure
 		res.notes = append(res.notes, c.notes...)
 	}
 
-	// The controller hands m.AsYaml() to ssa's ReadObjects; decode the same bytes the same way.
+	// The controller hands m.AsYaml() to ssa's ReadObjects; decode the same bytes the same way
+	// (into Unstructured, whose JSON decoding keeps integers int64, as the API server does).
 	data, err := m.AsYaml()
 	if err != nil {
 		return res, fmt.Errorf("kustomize build failed: %w", err)
@@ -262,7 +263,7 @@ func buildPath(ctx context.Context, src, dir string, ks unstructured.Unstructure
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 2048)
 	for {
 		obj := &unstructured.Unstructured{}
-		if err := dec.Decode(&obj.Object); err != nil {
+		if err := dec.Decode(obj); err != nil {
 			if errors.Is(err, io.EOF) {
 				break
 			}

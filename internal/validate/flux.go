@@ -104,31 +104,21 @@ func (w *walker) checkHelmRelease(it *item) {
 	if _, ok, _ := unstructured.NestedMap(obj.Object, "spec", "chart", "spec"); ok {
 		kind, name, srcNS := sourceRef(it, "spec", "chart", "spec", "sourceRef")
 		chart, _, _ := unstructured.NestedString(obj.Object, "spec", "chart", "spec", "chart")
-		switch kind {
-		case "GitRepository", "Bucket":
-			src := w.find(sourceGroup, kind, srcNS, name)
-			if src == nil {
-				if kind == "GitRepository" {
-					w.errorf(it, "spec.chart.spec.sourceRef", "GitRepository %s/%s is not defined in the repo", srcNS, name)
-				} else {
-					w.warnf(it, "spec.chart.spec.sourceRef", "%s %s/%s is not defined in the repo; it must exist in the cluster", kind, srcNS, name)
-				}
-				break
-			}
-			url, _, _ := unstructured.NestedString(src.obj.Object, "spec", "url")
-			if kind == "GitRepository" && (w.selfURL == "" || url == w.selfURL) {
-				chartRel = w.checkChartPath(it, chart)
-			}
-		case "HelmRepository":
-			if w.find(sourceGroup, kind, srcNS, name) == nil {
-				w.warnf(it, "spec.chart.spec.sourceRef", "HelmRepository %s/%s is not defined in the repo; it must exist in the cluster", srcNS, name)
-			}
-		}
+		chartRel = w.chartSource(it, "spec.chart.spec", kind, name, srcNS, chart)
 	}
 	if _, ok, _ := unstructured.NestedMap(obj.Object, "spec", "chartRef"); ok {
 		kind, name, srcNS := sourceRef(it, "spec", "chartRef")
-		if w.find(sourceGroup, kind, srcNS, name) == nil {
+		src := w.find(sourceGroup, kind, srcNS, name)
+		switch {
+		case src == nil:
 			w.warnf(it, "spec.chartRef", "%s %s/%s is not defined in the repo; it must exist in the cluster", kind, srcNS, name)
+		case kind == "HelmChart":
+			// A HelmChart shared by many releases: its chart is rendered with this release's values.
+			skind, _, _ := unstructured.NestedString(src.obj.Object, "spec", "sourceRef", "kind")
+			sname, _, _ := unstructured.NestedString(src.obj.Object, "spec", "sourceRef", "name")
+			chart, _, _ := unstructured.NestedString(src.obj.Object, "spec", "chart")
+			// A HelmChart's source is always in its own namespace.
+			chartRel = w.chartSource(it, "spec.chartRef", skind, sname, src.obj.GetNamespace(), chart)
 		}
 	}
 
@@ -192,6 +182,33 @@ func (w *walker) checkHelmRelease(it *item) {
 	}
 }
 
+// chartSource checks the source of a chart (the HelmRelease's chart template, or the HelmChart
+// its chartRef names) and returns the chart's repo-relative directory when the chart comes from
+// this repo and is there. field names where the reference is, for findings.
+func (w *walker) chartSource(it *item, field, kind, name, srcNS, chart string) string {
+	switch kind {
+	case "GitRepository", "Bucket":
+		src := w.find(sourceGroup, kind, srcNS, name)
+		if src == nil {
+			if kind == "GitRepository" {
+				w.errorf(it, field+".sourceRef", "GitRepository %s/%s is not defined in the repo", srcNS, name)
+			} else {
+				w.warnf(it, field+".sourceRef", "%s %s/%s is not defined in the repo; it must exist in the cluster", kind, srcNS, name)
+			}
+			return ""
+		}
+		url, _, _ := unstructured.NestedString(src.obj.Object, "spec", "url")
+		if kind == "GitRepository" && (w.selfURL == "" || url == w.selfURL) {
+			return w.checkChartPath(it, field+".chart", chart)
+		}
+	case "HelmRepository":
+		if w.find(sourceGroup, kind, srcNS, name) == nil {
+			w.warnf(it, field+".sourceRef", "HelmRepository %s/%s is not defined in the repo; it must exist in the cluster", srcNS, name)
+		}
+	}
+	return ""
+}
+
 // generatedLike finds a ConfigMap in n whose name is name plus a kustomize hash suffix.
 func (w *walker) generatedLike(n *node, ns, name string) string {
 	for _, c := range n.items {
@@ -204,14 +221,14 @@ func (w *walker) generatedLike(n *node, ns, name string) string {
 
 // checkChartPath checks that a chart taken from this repo is there, and returns its
 // repo-relative directory ("" when it is not).
-func (w *walker) checkChartPath(it *item, chart string) string {
+func (w *walker) checkChartPath(it *item, field, chart string) string {
 	p, err := cleanRel(chart)
 	if err != nil || chart == "" {
-		w.errorf(it, "spec.chart.spec.chart", "chart path %q is not a path in the repo", chart)
+		w.errorf(it, field, "chart path %q is not a path in the repo", chart)
 		return ""
 	}
 	if _, err := os.Stat(filepath.Join(w.src, filepath.FromSlash(p), "Chart.yaml")); err != nil {
-		w.warnf(it, "spec.chart.spec.chart", "chart %q has no Chart.yaml in the repo; the HelmRelease will fail until the chart is committed", chart)
+		w.warnf(it, field, "chart %q has no Chart.yaml in the repo; the HelmRelease will fail until the chart is committed", chart)
 		return ""
 	}
 	return p

@@ -13,7 +13,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/engine"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
 // renderChart renders a chart taken from this repo with the HelmRelease's values, as
@@ -65,15 +65,16 @@ func (w *walker) renderChart(it *item, chartRel string, values map[string]any) {
 			if len(bytes.TrimSpace(doc)) == 0 {
 				continue
 			}
-			var m map[string]any
-			if err := yaml.Unmarshal(doc, &m); err != nil {
+			// Decoded as build.go decodes kustomize's output (integers stay int64, as the API
+			// server's JSON decoding keeps them: CEL rules compare them as int).
+			u := &unstructured.Unstructured{}
+			if err := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(doc), 4096).Decode(u); err != nil {
 				w.add(Finding{Severity: SeverityError, Path: file, Object: objectID(obj), Message: fmt.Sprintf("rendered manifest is not YAML: %v", err)})
 				continue
 			}
-			if len(m) == 0 {
+			if len(u.Object) == 0 {
 				continue
 			}
-			u := &unstructured.Unstructured{Object: m}
 			if u.GetNamespace() == "" {
 				if namespaced, known := w.schemas.scope(u.GroupVersionKind()); !known || namespaced {
 					u.SetNamespace(ns)

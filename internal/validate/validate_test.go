@@ -24,21 +24,33 @@ import (
 // The committed Flux CRDs are exactly what scripts/gen-flux-crds.sh generates from the API
 // modules in go.mod.
 func TestFluxCRDsUpToDate(t *testing.T) {
+	checkGenerated(t, "gen-flux-crds.sh", filepath.Join("clusters", "flux-system", "crds"))
+}
+
+// The vendored Gateway API CRDs are exactly what scripts/gen-gateway-api-crds.sh takes from the
+// pinned sigs.k8s.io/gateway-api module.
+func TestGatewayAPICRDsUpToDate(t *testing.T) {
+	checkGenerated(t, "gen-gateway-api-crds.sh", filepath.Join("templates", "infrastructure", "gateway-api"))
+}
+
+// checkGenerated runs scripts/<script> into a temp dir and compares its YAML files with the
+// committed dir (relative to the module root).
+func checkGenerated(t *testing.T, script, dir string) {
+	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go is not on PATH")
 	}
 	root := moduleRoot(t)
 	out := t.TempDir()
-	cmd := exec.Command("bash", filepath.Join(root, "scripts", "gen-flux-crds.sh"), out)
+	cmd := exec.Command("bash", filepath.Join(root, "scripts", script), out)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("gen-flux-crds.sh: %v\n%s", err, b)
+		t.Fatalf("%s: %v\n%s", script, err, b)
 	}
-	committed := filepath.Join(root, "clusters", "flux-system", "crds")
 	want := yamlFiles(t, out)
-	got := yamlFiles(t, committed)
+	got := yamlFiles(t, filepath.Join(root, dir))
 	if len(want) == 0 {
-		t.Fatal("the generator wrote no CRDs")
+		t.Fatalf("%s wrote nothing", script)
 	}
 	for name, w := range want {
 		g, ok := got[name]
@@ -55,7 +67,7 @@ func TestFluxCRDsUpToDate(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Log("run scripts/gen-flux-crds.sh and commit clusters/flux-system/crds")
+		t.Logf("run scripts/%s (or make generate) and commit %s", script, dir)
 	}
 }
 
