@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,11 +26,5 @@ func run(args []string) int {
 		Getenv: os.Getenv,
 		Now:    time.Now,
 	}
-	cmd := root.NewCmdRoot(f)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
-	if err != nil && !cmdutil.IsSilent(err) {
-		fmt.Fprintln(f.IO.ErrOut, "Error:", err)
-	}
-	return cmdutil.ExitCode(err)
+	return root.Run(ctx, f, args)
 }

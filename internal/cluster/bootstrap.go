@@ -149,9 +149,9 @@ func (c *Client) Bootstrap(ctx context.Context, objs *Objects, opts BootstrapOpt
 				deps = append(deps, o)
 			}
 		}
-		opts.progress("waiting for the Flux controllers (%d Deployments) to be available", len(deps))
+		opts.progress("waiting for the Flux controllers and the git endpoint (%d Deployments) to be available", len(deps))
 		if err := c.rm.Wait(deps, ssa.WaitOptions{Interval: time.Second, Timeout: opts.Timeout}); err != nil {
-			return res, fmt.Errorf("the Flux controllers are not available (kubectl -n %s get deploy,pods): %w", Namespace, err)
+			return res, fmt.Errorf("the Flux controllers or the git endpoint are not available (kubectl get deploy,pods -A; for the git endpoint's image, see `make git-image`): %w", err)
 		}
 	}
 	opts.progress("applying the sync objects (GitRepository %s <- %s)", Source, objs.GitURL())

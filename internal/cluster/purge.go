@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/ssa"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
@@ -63,6 +64,12 @@ func (c *Client) Purge(ctx context.Context, components *Objects, opts PurgeOptio
 			say("deleting Kustomization %s and pruning what it applied", name)
 		}
 		if err := c.deleteAndWait(ctx, ks, opts.Timeout); err != nil {
+			return err
+		}
+		// The Kustomization's prune deletes without waiting; a HelmRelease's finalizer then
+		// uninstalls its release, which needs the CRDs the release uses (ServiceOffer, HTTPRoute),
+		// so infrastructure, which applied them, goes only once those releases are gone.
+		if err := c.waitPrunedReleases(ctx, name, opts.Timeout, say); err != nil {
 			return err
 		}
 	}
@@ -178,6 +185,41 @@ func (c *Client) deleteCustomResources(ctx context.Context, components *Objects,
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%d Flux objects are still there (their finalizers have not finished: are the controllers running?): %w", left, ctx.Err())
+		case <-time.After(PollInterval):
+		}
+	}
+}
+
+// waitPrunedReleases waits until no HelmRelease applied by the Kustomization ks is left.
+func (c *Client) waitPrunedReleases(ctx context.Context, ks string, timeout time.Duration, say func(string, ...any)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	sel := client.MatchingLabels{kustomizev1.GroupVersion.Group + "/name": ks, kustomizev1.GroupVersion.Group + "/namespace": Namespace}
+	said := -1
+	for {
+		var hrs helmv2.HelmReleaseList
+		if err := c.Kube.List(ctx, &hrs, client.InNamespace(Namespace), sel); err != nil {
+			if apimeta.IsNoMatchError(err) {
+				return nil
+			}
+			if ctx.Err() == nil {
+				return err
+			}
+		}
+		if len(hrs.Items) == 0 && ctx.Err() == nil {
+			return nil
+		}
+		if len(hrs.Items) != said {
+			say("  waiting for %d HelmReleases of %s to uninstall", len(hrs.Items), ks)
+			said = len(hrs.Items)
+		}
+		select {
+		case <-ctx.Done():
+			names := make([]string, 0, len(hrs.Items))
+			for _, hr := range hrs.Items {
+				names = append(names, hr.Name)
+			}
+			return fmt.Errorf("HelmReleases of %s still there after %s (is the helm-controller running?): %v", ks, timeout, names)
 		case <-time.After(PollInterval):
 		}
 	}

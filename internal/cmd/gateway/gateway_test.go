@@ -44,13 +44,8 @@ func obolCLI(t *testing.T, repo string, args ...string) result {
 		Getenv: func(k string) string { return env[k] },
 		Now:    func() time.Time { return time.Unix(1_780_000_000, 0) },
 	}
-	cmd := root.NewCmdRoot(f)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	if err != nil && !cmdutil.IsSilent(err) {
-		errOut.WriteString("Error: " + err.Error() + "\n")
-	}
-	return result{out: out.String(), err: errOut.String(), code: cmdutil.ExitCode(err)}
+	code := root.Run(context.Background(), f, args)
+	return result{out: out.String(), err: errOut.String(), code: code}
 }
 
 func mustRun(t *testing.T, repo string, args ...string) result {

@@ -113,6 +113,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"unknown flag", httpArgs("a", "--colour", "red"), []string{"--colour"}},
 		{"bad output format", []string{"sell", "list", "-o", "xml"}, []string{"--output", `"xml"`, "json"}},
 		{"bad author", httpArgs("a", "--author", "nobody"), []string{"--author", "nobody"}},
+		{"wait on a dry run", httpArgs("a", "--wait", "--dry-run"), []string{"--wait", "--dry-run", "drop one"}},
+		{"wait on a dry-run delete", []string{"sell", "delete", "weather", "--wait", "--dry-run"}, []string{"--wait", "--dry-run"}},
 	}
 	cases[3] = struct {
 		name string

@@ -43,13 +43,8 @@ func obolCLI(t *testing.T, repo string, env map[string]string, args ...string) r
 		},
 		Now: func() time.Time { return time.Unix(1_780_000_000, 0) },
 	}
-	cmd := root.NewCmdRoot(f)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	if err != nil && !cmdutil.IsSilent(err) {
-		errOut.WriteString("Error: " + err.Error() + "\n")
-	}
-	return result{out: out.String(), err: errOut.String(), code: cmdutil.ExitCode(err)}
+	code := root.Run(context.Background(), f, args)
+	return result{out: out.String(), err: errOut.String(), code: code}
 }
 
 var author = map[string]string{"GIT_AUTHOR_NAME": "Test Seller", "GIT_AUTHOR_EMAIL": "seller@example.com"}

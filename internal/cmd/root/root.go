@@ -2,6 +2,9 @@
 package root
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
@@ -43,4 +46,16 @@ obol validate`),
 	cmd.AddCommand(validatecmd.NewCmdValidate(f, nil))
 	cmd.AddCommand(gatewaycmd.NewCmdGateway(f))
 	return cmd
+}
+
+// Run executes the command tree with args, as the obol binary does: an error is printed to
+// f.IO.ErrOut unless the command already reported it, and mapped to the exit code.
+func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
+	cmd := NewCmdRoot(f)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err != nil && !cmdutil.IsSilent(err) {
+		fmt.Fprintln(f.IO.ErrOut, "Error:", err)
+	}
+	return cmdutil.ExitCode(err)
 }

@@ -15,6 +15,7 @@ type DeleteOptions struct {
 	Factory *cmdutil.Factory
 	Name    string
 	Write   cmdutil.WriteFlags
+	Wait    cmdutil.WaitFlags
 }
 
 func newCmdDelete(f *cmdutil.Factory, runF func(context.Context, *DeleteOptions) error) *cobra.Command {
@@ -35,12 +36,16 @@ func newCmdDelete(f *cmdutil.Factory, runF func(context.Context, *DeleteOptions)
 		},
 	}
 	cmdutil.AddWriteFlags(cmd, &opts.Write)
+	cmdutil.AddWaitFlags(cmd, &opts.Wait)
 	return cmd
 }
 
 // RunDelete removes the offer's whole slice; the reconciler prunes what it deployed.
 func RunDelete(ctx context.Context, opts *DeleteOptions) error {
 	f := opts.Factory
+	if err := opts.Wait.Check(opts.Write); err != nil {
+		return err
+	}
 	r, offerType, msg, err := openExisting(f, opts.Name, "delete")
 	if err != nil {
 		return err
@@ -52,5 +57,5 @@ func RunDelete(ctx context.Context, opts *DeleteOptions) error {
 		}
 		return []repo.Change{{Path: e.Dir(), Delete: true}}, nil
 	})
-	return report(f, msg, res, err)
+	return finish(ctx, f, r, opts.Wait, msg, res, err, opts.Name, true)
 }

@@ -1,5 +1,5 @@
 // Package sell implements `obol sell`: every offer change is "validate, render the slice,
-// commit". Nothing here talks to a cluster.
+// commit". Only --wait talks to a cluster, after the commit.
 package sell
 
 import (
@@ -27,7 +27,8 @@ func NewCmdSell(f *cmdutil.Factory) *cobra.Command {
 		Short: "Sell HTTP APIs and inference behind x402 payments",
 		Long: `Each offer is a slice of the stack repo (applications/sell-<type>/<name>/): its
 offer.yaml and what is rendered from it. Every change is one commit; the cluster's
-reconciler deploys it.`,
+reconciler deploys it. With --wait, obol asks the reconciler to fetch the new commit
+now and follows it until the offer's gateway is Ready.`,
 	}
 	cmd.AddCommand(newCmdCreate(f, v1alpha1.OfferTypeHTTP, nil))
 	cmd.AddCommand(newCmdCreate(f, v1alpha1.OfferTypeInference, nil))
@@ -44,6 +45,7 @@ type CreateOptions struct {
 	Type    v1alpha1.OfferType
 	Name    string
 	Write   cmdutil.WriteFlags
+	Wait    cmdutil.WaitFlags
 	flags   offerFlags
 	fs      *pflag.FlagSet
 }
@@ -66,6 +68,7 @@ func newCmdCreate(f *cmdutil.Factory, t v1alpha1.OfferType, runF func(context.Co
 	}
 	opts.flags.addTo(cmd.Flags(), t)
 	cmdutil.AddWriteFlags(cmd, &opts.Write)
+	cmdutil.AddWaitFlags(cmd, &opts.Wait)
 	return cmd
 }
 
@@ -89,6 +92,9 @@ obol sell inference qwen --model qwen3:8b --upstream-url http://host.k3d.interna
 // RunCreate validates the new offer before touching the repo, then commits its slice.
 func RunCreate(ctx context.Context, opts *CreateOptions) error {
 	f := opts.Factory
+	if err := opts.Wait.Check(opts.Write); err != nil {
+		return err
+	}
 	o := &v1alpha1.ServiceOffer{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.ServiceOfferKind},
 		ObjectMeta: metav1.ObjectMeta{Name: opts.Name},
@@ -122,7 +128,7 @@ func RunCreate(ctx context.Context, opts *CreateOptions) error {
 		}
 		return sliceChanges(head, o)
 	})
-	return report(f, msg, res, err)
+	return finish(ctx, f, r, opts.Wait, msg, res, err, o.Name, false)
 }
 
 // sliceChanges renders an offer's whole slice: offer.yaml plus the derived files. Files of
@@ -180,6 +186,25 @@ func staleGenerated(head fs.FS, dir string, files render.Files) ([]repo.Change, 
 		return nil
 	})
 	return out, err
+}
+
+// finish reports the write and, with --wait, follows the reconciler until the offer's
+// gateway is Ready at the new head (or gone, after a delete). With nothing to commit it waits
+// for the head as it is.
+func finish(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w cmdutil.WaitFlags, msg string, res repo.Result, err error, name string, gone bool) error {
+	if err := report(f, msg, res, err); err != nil || !w.Wait {
+		return err
+	}
+	commit := res.Commit
+	if commit.IsZero() {
+		if commit, err = r.Head(); err != nil {
+			return fmt.Errorf("%s: %w", msg, err)
+		}
+	}
+	if err := f.WaitRelease(ctx, w, commit.String(), name, gone); err != nil {
+		return fmt.Errorf("%s: committed %s, but --wait: %w", msg, cmdutil.Short(commit), err)
+	}
+	return nil
 }
 
 // report says what a write did.

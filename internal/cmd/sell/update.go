@@ -22,6 +22,7 @@ type UpdateOptions struct {
 	Factory *cmdutil.Factory
 	Name    string
 	Write   cmdutil.WriteFlags
+	Wait    cmdutil.WaitFlags
 	flags   offerFlags
 	fs      *pflag.FlagSet
 }
@@ -51,6 +52,7 @@ obol sell update qwen --chain base`),
 	}
 	opts.flags.addTo(cmd.Flags(), "")
 	cmdutil.AddWriteFlags(cmd, &opts.Write)
+	cmdutil.AddWaitFlags(cmd, &opts.Wait)
 	return cmd
 }
 
@@ -59,6 +61,9 @@ obol sell update qwen --chain base`),
 // and a change to this one is never overwritten with stale data.
 func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 	f := opts.Factory
+	if err := opts.Wait.Check(opts.Write); err != nil {
+		return err
+	}
 	r, offerType, msg, err := openExisting(f, opts.Name, "update")
 	if err != nil {
 		return err
@@ -81,7 +86,7 @@ func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 		}
 		return sliceChanges(head, o)
 	})
-	return report(f, msg, res, err)
+	return finish(ctx, f, r, opts.Wait, msg, res, err, opts.Name, false)
 }
 
 // openExisting opens the repo for a change to an existing offer and names the commit,

@@ -7,43 +7,13 @@ import (
 	"io/fs"
 	"os/exec"
 	"path"
-	"time"
-
-	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cluster"
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/fluxmanifests"
 	"github.com/obol/obol/internal/layout"
+	"github.com/obol/obol/internal/render"
 )
-
-// ClusterFlags pick the cluster: --kubeconfig and --context, else kubectl's defaults.
-type ClusterFlags struct {
-	Kubeconfig string
-	Context    string
-}
-
-func addClusterFlags(cmd *cobra.Command, c *ClusterFlags) {
-	cmd.Flags().StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG, else ~/.kube/config)")
-	cmd.Flags().StringVar(&c.Context, "context", "", "kubeconfig context (default the current context)")
-	_ = cmd.MarkFlagFilename("kubeconfig")
-}
-
-func (c ClusterFlags) config() cluster.Config {
-	return cluster.Config{Kubeconfig: c.Kubeconfig, Context: c.Context}
-}
-
-// connect connects to the cluster and checks that it answers.
-func connect(ctx context.Context, flags ClusterFlags) (*cluster.Client, error) {
-	cl, err := cluster.Connect(flags.config())
-	if err != nil {
-		return nil, err
-	}
-	if err := cl.Reachable(ctx); err != nil {
-		return nil, err
-	}
-	return cl, nil
-}
 
 // stackAtHead is what the cluster commands read from the repo's branch head.
 type stackAtHead struct {
@@ -72,6 +42,13 @@ func readStack(f *cmdutil.Factory, gitURL string) (*stackAtHead, error) {
 		comps, err = fs.ReadFile(f.Assets, fluxmanifests.ComponentsFile)
 	}
 	if err != nil {
+		return nil, err
+	}
+	// The in-cluster git endpoint goes with the components: Flux cannot fetch the repo that
+	// would deploy its own source.
+	if ep, err := fs.ReadFile(snap, path.Join(dir, render.GitEndpointFile)); err == nil {
+		comps = append(append(comps, "\n---\n"...), ep...)
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	if gitURL == "" {
@@ -106,13 +83,6 @@ func createK3d(ctx context.Context, f *cmdutil.Factory, k3d string, st *stackAtH
 		return "", fmt.Errorf("k3d cluster create %s: %w", name, err)
 	}
 	return ctxName, nil
-}
-
-func timeoutCtx(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, d)
 }
 
 func lookK3d(getenv func(string) string) string {

@@ -14,7 +14,7 @@ import (
 // StatusOptions are `obol stack status`.
 type StatusOptions struct {
 	Factory *cmdutil.Factory
-	Cluster ClusterFlags
+	Cluster cmdutil.ClusterFlags
 	Output  string
 }
 
@@ -40,7 +40,7 @@ obol stack status -o json`),
 			return RunStatus(cmd.Context(), opts)
 		},
 	}
-	addClusterFlags(cmd, &opts.Cluster)
+	cmdutil.AddClusterFlags(cmd, &opts.Cluster)
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML)
 	return cmd
 }
@@ -52,7 +52,7 @@ func RunStatus(ctx context.Context, opts *StatusOptions) error {
 	if err != nil {
 		return fmt.Errorf("stack status: %w", err)
 	}
-	cl, err := connect(ctx, opts.Cluster)
+	cl, err := opts.Cluster.Connect(ctx)
 	if err != nil {
 		return fmt.Errorf("stack status: %w", err)
 	}
@@ -92,7 +92,7 @@ func StatusTable(rows []cluster.Row) [][]string {
 // DownOptions are `obol stack down`.
 type DownOptions struct {
 	Factory *cmdutil.Factory
-	Cluster ClusterFlags
+	Cluster cmdutil.ClusterFlags
 }
 
 func newCmdDown(f *cmdutil.Factory, runF func(context.Context, *DownOptions) error) *cobra.Command {
@@ -110,13 +110,13 @@ and applying. What runs keeps running, and the repo is not touched. ` + "`obol s
 			return RunDown(cmd.Context(), opts)
 		},
 	}
-	addClusterFlags(cmd, &opts.Cluster)
+	cmdutil.AddClusterFlags(cmd, &opts.Cluster)
 	return cmd
 }
 
 // RunDown suspends the reconciler.
 func RunDown(ctx context.Context, opts *DownOptions) error {
-	cl, err := connect(ctx, opts.Cluster)
+	cl, err := opts.Cluster.Connect(ctx)
 	if err != nil {
 		return fmt.Errorf("stack down: %w", err)
 	}
@@ -135,7 +135,7 @@ func RunDown(ctx context.Context, opts *DownOptions) error {
 // PurgeOptions are `obol stack purge`.
 type PurgeOptions struct {
 	Factory *cmdutil.Factory
-	Cluster ClusterFlags
+	Cluster cmdutil.ClusterFlags
 	Yes     bool
 	Timeout time.Duration
 }
@@ -159,7 +159,7 @@ brings everything back.`,
 			return RunPurge(cmd.Context(), opts)
 		},
 	}
-	addClusterFlags(cmd, &opts.Cluster)
+	cmdutil.AddClusterFlags(cmd, &opts.Cluster)
 	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "confirm")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long to wait for each deletion")
 	return cmd
@@ -172,7 +172,7 @@ func RunPurge(ctx context.Context, opts *PurgeOptions) error {
 	if err != nil {
 		return fmt.Errorf("stack purge: %w", err)
 	}
-	cl, err := connect(ctx, opts.Cluster)
+	cl, err := opts.Cluster.Connect(ctx)
 	if err != nil {
 		return fmt.Errorf("stack purge: %w", err)
 	}

@@ -15,7 +15,7 @@ import (
 // UpOptions are `obol stack up`.
 type UpOptions struct {
 	Factory *cmdutil.Factory
-	Cluster ClusterFlags
+	Cluster cmdutil.ClusterFlags
 	GitURL  string
 	Wait    bool
 	Timeout time.Duration
@@ -49,7 +49,7 @@ obol stack up --git-url http://127.0.0.1:8080/stack.git --skip-controllers-wait`
 			return RunUp(cmd.Context(), opts)
 		},
 	}
-	addClusterFlags(cmd, &opts.Cluster)
+	cmdutil.AddClusterFlags(cmd, &opts.Cluster)
 	cmd.Flags().StringVar(&opts.GitURL, "git-url", "", "URL the GitRepository fetches from (default obol.yaml's spec.gitURL)")
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait until the root Kustomizations are Ready at the repo's head")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long to wait for the controllers and, with --wait, for the head to be applied")
@@ -64,14 +64,14 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 	if err != nil {
 		return fmt.Errorf("stack up: %w", err)
 	}
-	cl, err := connect(ctx, opts.Cluster)
-	if errors.Is(err, cluster.ErrNoCluster) && opts.Cluster == (ClusterFlags{}) && f.Getenv("KUBECONFIG") == "" {
+	cl, err := opts.Cluster.Connect(ctx)
+	if errors.Is(err, cluster.ErrNoCluster) && opts.Cluster == (cmdutil.ClusterFlags{}) && f.Getenv("KUBECONFIG") == "" {
 		if k3d := lookK3d(f.Getenv); k3d != "" {
 			ctxName, kerr := createK3d(ctx, f, k3d, st)
 			if kerr != nil {
 				return fmt.Errorf("stack up: %w", kerr)
 			}
-			cl, err = connect(ctx, ClusterFlags{Context: ctxName})
+			cl, err = cmdutil.ClusterFlags{Context: ctxName}.Connect(ctx)
 		}
 	}
 	if err != nil {
@@ -101,7 +101,7 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 		fmt.Fprintf(f.IO.Out, "Flux is fetching %s; `obol stack status` shows its progress\n", cluster.ShortRevision(st.Commit))
 		return nil
 	}
-	wctx, cancel := timeoutCtx(ctx, opts.Timeout)
+	wctx, cancel := cmdutil.TimeoutContext(ctx, opts.Timeout)
 	defer cancel()
 	if err := cl.Wait(wctx, st.Commit, func(p cluster.Progress) { progress("  %s", p) }); err != nil {
 		return fmt.Errorf("stack up: %w", err)

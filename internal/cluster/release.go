@@ -1,0 +1,132 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	"github.com/fluxcd/pkg/apis/meta"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// ReleaseProgress is one observation of a HelmRelease while waiting for it.
+type ReleaseProgress struct {
+	Elapsed time.Duration
+	Name    string
+	Exists  bool
+	Handled bool   // the helm-controller handled the reconcile request Wait made
+	Ready   string // the Ready condition's status, or "-"
+	Reason  string
+	Message string
+}
+
+func (p ReleaseProgress) String() string {
+	switch {
+	case !p.Exists:
+		return fmt.Sprintf("%5.1fs HelmRelease %s: not there", p.Elapsed.Seconds(), p.Name)
+	case !p.Handled:
+		return fmt.Sprintf("%5.1fs HelmRelease %s: waiting for helm-controller (Ready=%s %s)", p.Elapsed.Seconds(), p.Name, p.Ready, p.Reason)
+	}
+	return fmt.Sprintf("%5.1fs HelmRelease %s: Ready=%s %s", p.Elapsed.Seconds(), p.Name, p.Ready, p.Reason)
+}
+
+// WaitRelease follows the HelmRelease name (in the Flux namespace) after the commit that
+// changed it was applied (see Wait). With gone, it waits until the HelmRelease no longer
+// exists: the Kustomization pruned it and the helm-controller uninstalled it. Otherwise it
+// asks the helm-controller to reconcile (reconcile.fluxcd.io/requestedAt) and waits until it
+// has handled that request and the release is Ready at its current generation: the request
+// is made after the new values were applied, so the reconcile that handles it saw them. A
+// failed install or upgrade returns the controller's own reason.
+func (c *Client) WaitRelease(ctx context.Context, name string, gone bool, progress func(ReleaseProgress)) error {
+	start := time.Now()
+	key := types.NamespacedName{Namespace: Namespace, Name: name}
+	token := ""
+	var last, p ReleaseProgress
+	t := time.NewTicker(PollInterval)
+	defer t.Stop()
+	for {
+		var hr helmv2.HelmRelease
+		err := c.Kube.Get(ctx, key, &hr)
+		p = ReleaseProgress{Elapsed: time.Since(start), Name: name, Ready: "-"}
+		switch {
+		case apierrors.IsNotFound(err):
+			if gone {
+				report(progress, p, &last, true)
+				return nil
+			}
+		case err != nil:
+			if ctx.Err() == nil {
+				return fmt.Errorf("reading HelmRelease %s: %w", key, err)
+			}
+		default:
+			p.Exists = true
+			if token == "" && !gone {
+				token = time.Now().Format(time.RFC3339Nano)
+				if err := c.requestReconcileAt(ctx, &hr, token); err != nil {
+					return err
+				}
+			}
+			p.Handled = gone || hr.Status.LastHandledReconcileAt == token
+			if cond := apimeta.FindStatusCondition(hr.Status.Conditions, meta.ReadyCondition); cond != nil {
+				p.Ready, p.Reason, p.Message = string(cond.Status), cond.Reason, cond.Message
+				if !gone && p.Handled && cond.ObservedGeneration == hr.Generation {
+					if cond.Status == metav1.ConditionTrue {
+						report(progress, p, &last, true)
+						return nil
+					}
+					if cond.Status == metav1.ConditionFalse && releaseFailed(cond.Reason, &hr) {
+						report(progress, p, &last, true)
+						return fmt.Errorf("HelmRelease %s: %s: %s", key, cond.Reason, cond.Message)
+					}
+				}
+			}
+		}
+		report(progress, p, &last, false)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out waiting for HelmRelease %s (last seen: %s): %w", key, p.String(), ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// report calls progress when the observation changed (or always when final).
+func report(progress func(ReleaseProgress), p ReleaseProgress, last *ReleaseProgress, final bool) {
+	if progress == nil {
+		return
+	}
+	changed := p.Exists != last.Exists || p.Handled != last.Handled || p.Ready != last.Ready || p.Reason != last.Reason
+	if changed || final {
+		progress(p)
+	}
+	*last = p
+}
+
+// releaseFailed: the helm-controller gave up on this generation (Stalled: remediation
+// retries are exhausted), or a test, rollback or uninstall failed. A failed install or
+// upgrade that remediation will retry is waited out, its reason shown as progress.
+func releaseFailed(reason string, hr *helmv2.HelmRelease) bool {
+	if s := apimeta.FindStatusCondition(hr.Status.Conditions, meta.StalledCondition); s != nil && s.Status == metav1.ConditionTrue {
+		return true
+	}
+	switch reason {
+	case helmv2.TestFailedReason, helmv2.RollbackFailedReason, helmv2.UninstallFailedReason:
+		return true
+	}
+	return false
+}
+
+// requestReconcileAt sets reconcile.fluxcd.io/requestedAt to token.
+func (c *Client) requestReconcileAt(ctx context.Context, o client.Object, token string) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{meta.ReconcileRequestAnnotation: token}}})
+	if err := c.Kube.Patch(ctx, o, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("asking %s %s/%s to reconcile: %w", kindOf(o), o.GetNamespace(), o.GetName(), err)
+	}
+	return nil
+}

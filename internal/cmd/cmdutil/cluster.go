@@ -1,0 +1,101 @@
+package cmdutil
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/obol/obol/internal/cluster"
+)
+
+// ClusterFlags pick the cluster: --kubeconfig and --context, else kubectl's defaults.
+type ClusterFlags struct {
+	Kubeconfig string
+	Context    string
+}
+
+// AddClusterFlags adds --kubeconfig and --context.
+func AddClusterFlags(cmd *cobra.Command, c *ClusterFlags) {
+	cmd.Flags().StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG, else ~/.kube/config)")
+	cmd.Flags().StringVar(&c.Context, "context", "", "kubeconfig context (default the current context)")
+	_ = cmd.MarkFlagFilename("kubeconfig")
+}
+
+// Config is the cluster.Config the flags select.
+func (c ClusterFlags) Config() cluster.Config {
+	return cluster.Config{Kubeconfig: c.Kubeconfig, Context: c.Context}
+}
+
+// Connect connects to the cluster the flags select and checks that it answers.
+func (c ClusterFlags) Connect(ctx context.Context) (*cluster.Client, error) {
+	cl, err := cluster.Connect(c.Config())
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.Reachable(ctx); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// TimeoutContext is ctx bounded by d; d <= 0 means no bound.
+func TimeoutContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// WaitFlags are a writing command's --wait, --timeout and cluster flags.
+type WaitFlags struct {
+	Wait    bool
+	Timeout time.Duration
+	Cluster ClusterFlags
+}
+
+// AddWaitFlags adds --wait, --timeout, --kubeconfig and --context.
+func AddWaitFlags(cmd *cobra.Command, w *WaitFlags) {
+	cmd.Flags().BoolVar(&w.Wait, "wait", false, "after the commit, ask the reconciler to fetch now and wait until the commit is applied and the offer's gateway is Ready (or gone)")
+	cmd.Flags().DurationVar(&w.Timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	AddClusterFlags(cmd, &w.Cluster)
+}
+
+// Check rejects --wait with --dry-run: a dry run commits nothing to wait for.
+func (w WaitFlags) Check(write WriteFlags) error {
+	if w.Wait && write.DryRun {
+		return fmt.Errorf("--wait and --dry-run: a dry run commits nothing to wait for; drop one of them")
+	}
+	return nil
+}
+
+// WaitRelease is --wait after a commit moved the branch (never before): it asks the
+// reconciler to fetch now, follows it until commit is applied, then until the HelmRelease
+// release is Ready at that commit (or gone, when the commit removed it), printing progress
+// to ErrOut.
+func (f *Factory) WaitRelease(ctx context.Context, w WaitFlags, commit, release string, gone bool) error {
+	ctx, cancel := TimeoutContext(ctx, w.Timeout)
+	defer cancel()
+	cl, err := w.Cluster.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	what := "Ready"
+	if gone {
+		what = "removed"
+	}
+	fmt.Fprintf(f.IO.ErrOut, "Waiting for %s to be applied and HelmRelease %s to be %s (context %s, timeout %s)\n", cluster.ShortRevision(commit), release, what, cl.Context, w.Timeout)
+	if err := cl.Trigger(ctx); err != nil {
+		return err
+	}
+	if err := cl.Wait(ctx, commit, func(p cluster.Progress) { fmt.Fprintf(f.IO.ErrOut, "  %s\n", p) }); err != nil {
+		return err
+	}
+	if err := cl.WaitRelease(ctx, release, gone, func(p cluster.ReleaseProgress) { fmt.Fprintf(f.IO.ErrOut, "  %s\n", p) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(f.IO.Out, "HelmRelease %s %s at %s (%.1fs)\n", release, what, cluster.ShortRevision(commit), time.Since(start).Seconds())
+	return nil
+}
