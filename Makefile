@@ -8,7 +8,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH ?= .
 BENCHTIME ?= 10x
 
-.PHONY: build gateway git-endpoint image test e2e lint bench generate demo clean
+.PHONY: build gateway git-endpoint image git-image check test e2e e2e-bench lint bench generate demo clean
 
 build: ## build bin/obol
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/obol ./cmd/obol
@@ -25,8 +25,13 @@ gateway: ## build bin/obol-gateway, static linux
 git-endpoint: ## build bin/obol-git, the read-only smart-HTTP git endpoint, static linux
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GATEWAY_ARCH) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(GATEWAY_VERSION)" -o $(BIN)/obol-git ./cmd/obol-git
 
+git-image: git-endpoint ## obol-git's OCI image, without Docker: bin/obol-git.tar and bin/obol-git-oci
+	$(GO) run ./hack/mkimage --binary $(BIN)/obol-git --tag ghcr.io/obol/obol-git:$(GATEWAY_VERSION) --path /usr/local/bin/obol-git --arch $(GATEWAY_ARCH) --out $(BIN)/obol-git.tar --layout $(BIN)/obol-git-oci
+
 image: gateway ## the gateway's OCI image, without Docker: bin/obol-gateway.tar (docker-save: k3d image import, ctr images import) and bin/obol-gateway-oci (OCI layout)
 	$(GO) run ./hack/mkimage --binary $(BIN)/obol-gateway --tag $(IMAGE) --arch $(GATEWAY_ARCH) --out $(BIN)/obol-gateway.tar --layout $(BIN)/obol-gateway-oci
+
+check: test e2e ## everything CI runs: the quick tests, then the end-to-end test (.ci/run)
 
 test: ## vet, then every test with the race detector
 	$(GO) vet ./...
@@ -34,12 +39,15 @@ test: ## vet, then every test with the race detector
 
 # The end-to-end test against a real control plane and the real Flux controllers, as host
 # processes on 127.0.0.1 (scripts/e2e/up.sh). setup.sh builds them once into ~/.cache/obol-e2e
-# (tens of CPU-minutes cold, nothing when warm). Not part of `make test`.
+# (about 20 minutes on 2 cores cold, nothing when warm). Not part of the quick `make test`.
 E2E_STATE ?= /tmp/obol-e2e
+E2E_RUN = ./scripts/e2e/setup.sh && export OBOL_E2E_STATE=$(E2E_STATE) && ./scripts/e2e/up.sh && \
+	{ OBOL_E2E=1 $(GO) test -count=1 -v $(1) ./test/e2e/; rc=$$?; ./scripts/e2e/down.sh; exit $$rc; }
 e2e: ## end-to-end: build the control plane (cached), start it, run test/e2e, stop it
-	./scripts/e2e/setup.sh
-	export OBOL_E2E_STATE=$(E2E_STATE); ./scripts/e2e/up.sh && \
-		OBOL_E2E=1 $(GO) test -count=1 -v -timeout 15m ./test/e2e/; rc=$$?; ./scripts/e2e/down.sh; exit $$rc
+	$(call E2E_RUN,-run Test -timeout 25m)
+
+e2e-bench: ## commit -> offer Ready p50/p95 with and without the trigger, and stack up with 100 offers
+	$(call E2E_RUN,-run '^$$' -bench BenchmarkConvergence -benchtime 1x -timeout 30m)
 
 lint: ## gofmt, go vet and golangci-lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -54,6 +62,7 @@ generate: ## regenerate deepcopy code, the ServiceOffer CRD and the Flux CRDs
 	$(GO) tool controller-gen crd paths=./api/... output:crd:dir=templates/infrastructure/crds
 	./scripts/gen-flux-crds.sh
 	./scripts/gen-flux-components.sh
+	./scripts/gen-gateway-api-crds.sh
 
 demo: build ## the 30-second walkthrough, in a throwaway stack repo
 	./scripts/demo.sh $(BIN)/obol

@@ -2,7 +2,7 @@
 # scripts/e2e/up.sh [STATE]
 #
 # Starts the end-to-end test's Kubernetes on 127.0.0.1 only, as host processes (no Docker):
-# etcd (Debian etcd-server), kube-apiserver, kube-controller-manager, kube-scheduler, kwok with
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok with
 # one simulated node, the Flux source/kustomize/helm controllers (out of cluster, with a
 # kubeconfig), and obol-git serving $STATE/repos/<name> at http://127.0.0.1:$GIT_PORT/<name>.git.
 # Binaries come from scripts/e2e/setup.sh ($OBOL_E2E_PREFIX, default ~/.cache/obol-e2e).
@@ -27,15 +27,14 @@ git_port=${GIT_PORT:-18080}
 storage_port=${SC_STORAGE_PORT:-19090}
 
 say() { printf '[e2e up %s] %s\n' "$(date +%T)" "$*" >&2; }
+# setup.sh builds kubectl with the control plane; a fresh machine has none.
+kubectl=$bin/kubectl
+[ -x "$kubectl" ] || kubectl=$(command -v kubectl) || { say "no kubectl: run scripts/e2e/setup.sh"; exit 1; }
 
 if [ -x "$state/down.sh" ]; then "$state/down.sh" >/dev/null 2>&1 || true; fi
-for f in kube-apiserver kwok source-controller kustomize-controller helm-controller; do
+for f in etcd kube-apiserver kwok source-controller kustomize-controller helm-controller; do
 	[ -x "$bin/$f" ] || { say "missing $bin/$f: run scripts/e2e/setup.sh"; exit 1; }
 done
-if ! command -v etcd >/dev/null; then
-	say "installing etcd from Debian"
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server
-fi
 
 rm -rf "$state/etcd" "$state/flux-storage" "$state/logs"
 mkdir -p "$state"/{pki,logs,etcd,flux-storage,repos}
@@ -100,13 +99,13 @@ if [ ! -f "$p/admin.crt" ]; then
 	)
 fi
 rm -f "$kcfg"
-kubectl config set-cluster obol-e2e --server="https://127.0.0.1:$apiserver_port" --certificate-authority="$p/ca.crt" --embed-certs=true >/dev/null
-kubectl config set-credentials obol-admin --client-certificate="$p/admin.crt" --client-key="$p/admin.key" --embed-certs=true >/dev/null
-kubectl config set-context obol-e2e --cluster=obol-e2e --user=obol-admin >/dev/null
-kubectl config use-context obol-e2e >/dev/null
+"$kubectl" config set-cluster obol-e2e --server="https://127.0.0.1:$apiserver_port" --certificate-authority="$p/ca.crt" --embed-certs=true >/dev/null
+"$kubectl" config set-credentials obol-admin --client-certificate="$p/admin.crt" --client-key="$p/admin.key" --embed-certs=true >/dev/null
+"$kubectl" config set-context obol-e2e --cluster=obol-e2e --user=obol-admin >/dev/null
+"$kubectl" config use-context obol-e2e >/dev/null
 
 t0=$SECONDS
-start etcd etcd --name obol-e2e --data-dir "$state/etcd" \
+start etcd "$bin/etcd" --name obol-e2e --data-dir "$state/etcd" \
 	--listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
 	--listen-peer-urls "http://127.0.0.1:$((etcd_port + 10))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 10))" \
 	--initial-cluster "obol-e2e=http://127.0.0.1:$((etcd_port + 10))" --listen-metrics-urls "http://127.0.0.1:$((etcd_port + 2))" \
@@ -121,7 +120,7 @@ start kube-apiserver "$bin/kube-apiserver" --etcd-servers="http://127.0.0.1:$etc
 	--service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key" \
 	--service-cluster-ip-range=10.96.0.0/16 --endpoint-reconciler-type=none \
 	--authorization-mode=Node,RBAC --allow-privileged=true --profiling=false
-wait_for kube-apiserver 120 kubectl get --raw /readyz
+wait_for kube-apiserver 120 "$kubectl" get --raw /readyz
 
 # kube-controller-manager and kube-scheduler turn Deployments into Pods bound to the kwok node;
 # without them (OBOL_E2E_MINIMAL=1, or not built yet) Flux still reconciles, nothing runs.
@@ -151,19 +150,20 @@ done >"$stages"
 start kwok "$bin/kwok" --config="$stages" --kubeconfig="$kcfg" \
 	--manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
 	--cidr=10.0.0.1/24 --node-ip=10.0.0.1 --node-lease-duration-seconds=40 --server-address="127.0.0.1:$kwok_port"
-[ "$minimal" = 1 ] || wait_for "default ServiceAccount" 60 kubectl -n default get serviceaccount default
-kubectl apply -f - >/dev/null <<EOF
+[ "$minimal" = 1 ] || wait_for "default ServiceAccount" 60 "$kubectl" -n default get serviceaccount default
+"$kubectl" apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Node
 metadata:
   name: kwok-node-0
   annotations: {node.alpha.kubernetes.io/ttl: "0", kwok.x-k8s.io/node: fake}
-  labels: {type: kwok, kubernetes.io/hostname: kwok-node-0, kubernetes.io/os: linux, kubernetes.io/arch: amd64}
+  # The control-plane label: like a k3d server node, it is where the git endpoint may run.
+  labels: {type: kwok, kubernetes.io/hostname: kwok-node-0, kubernetes.io/os: linux, kubernetes.io/arch: amd64, node-role.kubernetes.io/control-plane: "true"}
 status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
-  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+  allocatable: {cpu: "64", memory: 512Gi, pods: "1000"}
+  capacity: {cpu: "64", memory: 512Gi, pods: "1000"}
 EOF
-wait_for "kwok node Ready" 60 kubectl wait --for=condition=Ready node/kwok-node-0 --timeout=1s
+wait_for "kwok node Ready" 60 "$kubectl" wait --for=condition=Ready node/kwok-node-0 --timeout=1s
 
 # The git endpoint, built from this checkout.
 (cd "$root" && CGO_ENABLED=0 go build -o "$state/obol-git" ./cmd/obol-git)
@@ -173,31 +173,8 @@ wait_for obol-git 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$git_port"
 # The Flux controllers watch their kinds from the start, so their CRDs go in first, applied
 # with obol's field manager (what `obol stack up` applies them with). `stack up` applies
 # everything else, Namespace included.
-kubectl apply --server-side --field-manager=obol -f "$root/clusters/flux-system/crds/" >/dev/null
-kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
-# The gateway chart routes with a Gateway API HTTPRoute. No Gateway API implementation runs
-# here and its CRDs are not vendored, so a schemaless stand-in CRD lets the HelmRelease install.
-kubectl apply --server-side -f - >/dev/null <<'EOF'
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: httproutes.gateway.networking.k8s.io
-  annotations:
-    obol.org/e2e-stand-in: schemaless HTTPRoute for the end-to-end harness
-    api-approved.kubernetes.io: https://github.com/kubernetes-sigs/gateway-api/pull/1538
-spec:
-  group: gateway.networking.k8s.io
-  names: {kind: HTTPRoute, listKind: HTTPRouteList, plural: httproutes, singular: httproute}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-    subresources: {status: {}}
-EOF
-kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+"$kubectl" apply --server-side --field-manager=obol -f "$root/clusters/flux-system/crds/" >/dev/null
+"$kubectl" wait --for=condition=Established crd --all --timeout=60s >/dev/null
 common=(--watch-all-namespaces=true --enable-leader-election=false --log-encoding=console)
 start source-controller env KUBECONFIG="$kcfg" RUNTIME_NAMESPACE=flux-system "$bin/source-controller" "${common[@]}" \
 	--storage-path="$state/flux-storage" --storage-addr="127.0.0.1:$storage_port" --storage-adv-addr="127.0.0.1:$storage_port" \
