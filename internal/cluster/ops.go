@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -99,8 +100,10 @@ type Row struct {
 }
 
 // Status reads the GitRepository, the root Kustomizations and the HelmReleases in the Flux
-// namespace. committed is the repo's head commit (may be empty).
-func (c *Client) Status(ctx context.Context, committed string) ([]Row, error) {
+// namespace. committed is the repo's head commit (may be empty); releases are the HelmReleases
+// the head defines (one per offer): each gets a row, Missing when the cluster lacks it. A
+// HelmRelease's APPLIED is the revision its Kustomization last applied it at.
+func (c *Client) Status(ctx context.Context, committed string, releases []string) ([]Row, error) {
 	var rows []Row
 	var repo sourcev1.GitRepository
 	fetched := ""
@@ -121,6 +124,7 @@ func (c *Client) Status(ctx context.Context, committed string) ([]Row, error) {
 		fillReady(&repoRow, repo.Status.Conditions, repo.Generation, repo.Status.ObservedGeneration)
 	}
 	rows = append(rows, repoRow)
+	applied := map[string]string{}
 	for _, name := range RootKustomizations {
 		var ks kustomizev1.Kustomization
 		r := Row{Name: name, Namespace: Namespace, Kind: kustomizev1.KustomizationKind, Committed: committed, Fetched: fetched}
@@ -131,6 +135,7 @@ func (c *Client) Status(ctx context.Context, committed string) ([]Row, error) {
 			return nil, err
 		default:
 			r.Applied = ks.Status.LastAppliedRevision
+			applied[name] = r.Applied
 			r.Suspended = ks.Spec.Suspend
 			fillReady(&r, ks.Status.Conditions, ks.Generation, ks.Status.ObservedGeneration)
 		}
@@ -140,10 +145,31 @@ func (c *Client) Status(ctx context.Context, committed string) ([]Row, error) {
 	if err := c.Kube.List(ctx, &hrs, client.InNamespace(Namespace)); err != nil && !apimeta.IsNoMatchError(err) {
 		return nil, err
 	}
-	sort.Slice(hrs.Items, func(i, j int) bool { return hrs.Items[i].Name < hrs.Items[j].Name })
-	for _, hr := range hrs.Items {
-		r := Row{Name: hr.Name, Namespace: hr.Namespace, Kind: helmv2.HelmReleaseKind, Applied: hr.Status.LastAttemptedRevision, Suspended: hr.Spec.Suspend}
+	byName := map[string]*helmv2.HelmRelease{}
+	names := append([]string(nil), releases...)
+	for i := range hrs.Items {
+		hr := &hrs.Items[i]
+		byName[hr.Name] = hr
+		if !slices.Contains(names, hr.Name) {
+			names = append(names, hr.Name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		r := Row{Name: name, Namespace: Namespace, Kind: helmv2.HelmReleaseKind, Committed: committed, Fetched: fetched}
+		hr := byName[name]
+		if hr == nil {
+			r.Missing, r.Ready, r.Reason = true, "-", "NotFound"
+			r.Message = "not applied yet"
+			rows = append(rows, r)
+			continue
+		}
+		r.Applied = applied[hr.Labels[kustomizev1.GroupVersion.Group+"/name"]]
+		r.Suspended = hr.Spec.Suspend
 		fillReady(&r, hr.Status.Conditions, hr.Generation, hr.Status.ObservedGeneration)
+		if !slices.Contains(releases, name) && releases != nil {
+			r.Message = strings.TrimSpace("not in the repo's head (pruned on the next apply) " + r.Message)
+		}
 		rows = append(rows, r)
 	}
 	return rows, nil

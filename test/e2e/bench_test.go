@@ -21,7 +21,7 @@ import (
 // Each iteration is the whole measurement (minutes): run it with -benchtime 1x (make e2e-bench).
 func BenchmarkConvergence(b *testing.B) {
 	h := setup(b)
-	up := append([]string{"stack", "up", "--skip-controllers-wait", "--timeout", "5m", "--wait"}, h.kc()...)
+	up := append([]string{"stack", "up", "--timeout", "5m", "--wait"}, h.kc()...)
 	for b.Loop() {
 		if err := os.RemoveAll(h.repo); err != nil {
 			b.Fatal(err)

@@ -45,7 +45,7 @@ import (
 // down and purge leave the repo alone, and up brings everything back.
 func TestEndToEnd(t *testing.T) {
 	h := setup(t)
-	up := append([]string{"stack", "up", "--skip-controllers-wait", "--timeout", "3m"}, h.kc()...)
+	up := append([]string{"stack", "up", "--timeout", "3m"}, h.kc()...)
 
 	h.must(t, "stack", "init", "--stack", "e2e", "--git-url", h.gitURL)
 	start := time.Now()
@@ -321,12 +321,12 @@ func unreadableSourceNeverPrunes(t *testing.T, h *harness, offers []string) {
 		}
 	}
 	restore()
-	h.must(t, append([]string{"stack", "up", "--skip-controllers-wait", "--wait", "--timeout", "2m"}, h.kc()...)...)
+	h.must(t, append([]string{"stack", "up", "--wait", "--timeout", "2m"}, h.kc()...)...)
 }
 
 func checkRootsAt(t *testing.T, h *harness, commit string) {
 	t.Helper()
-	rows, err := h.cl.Status(context.Background(), commit)
+	rows, err := h.cl.Status(context.Background(), commit, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,8 +368,8 @@ func checkStatusAgrees(t *testing.T, h *harness, head string, offers []string) {
 			seen[row.Name] = true
 			if !want[row.Name] {
 				t.Errorf("status: HelmRelease %s is not an offer in the repo", row.Name)
-			} else if row.Ready != "True" {
-				t.Errorf("status: HelmRelease %s Ready=%s %s", row.Name, row.Ready, row.Reason)
+			} else if row.Ready != "True" || row.Missing || !cluster.AtCommit(row.Applied, head) || row.Committed != head {
+				t.Errorf("status: offer %s committed %s applied %s Ready=%s %s, want %s True", row.Name, row.Committed, row.Applied, row.Ready, row.Reason, head)
 			}
 		}
 	}

@@ -13,14 +13,15 @@ import (
 )
 
 // TestInClusterGitEndpoint: with the default gitURL (the in-cluster endpoint), stack up applies
-// the git endpoint with the Flux components, and its pod runs on the control-plane node (where
-// k3d mounts the repo). The harness's source-controller runs on the host and cannot resolve the
+// the git endpoint with the Flux components and waits until it and the controllers' Deployments
+// are Available (their pods "run" on the kwok node; the real controllers are host processes),
+// the endpoint's pod on the control-plane node (where k3d mounts the repo). The harness's source-controller runs on the host and cannot resolve the
 // in-cluster name, so nothing is fetched here: that part is TestEndToEnd's, over loopback.
 func TestInClusterGitEndpoint(t *testing.T) {
 	h := setup(t)
 	h.wipe(t)
 	h.must(t, "stack", "init", "--stack", "incluster")
-	r := h.must(t, append([]string{"stack", "up", "--skip-controllers-wait"}, h.kc()...)...)
+	r := h.must(t, append([]string{"stack", "up"}, h.kc()...)...)
 	t.Log(r.err)
 	var repo sourcev1.GitRepository
 	h.get(t, cluster.Namespace, cluster.Source, &repo)
@@ -38,7 +39,7 @@ func TestInClusterGitEndpoint(t *testing.T) {
 		t.Errorf("image %s, want %s", img, render.GitEndpointImage)
 	}
 	// A second stack up changes nothing, the endpoint included.
-	if r := h.must(t, append([]string{"stack", "up", "--skip-controllers-wait"}, h.kc()...)...); !contains(r.out, " 0 created, 0 configured,") {
+	if r := h.must(t, append([]string{"stack", "up"}, h.kc()...)...); !contains(r.out, " 0 created, 0 configured,") {
 		t.Errorf("a second stack up changed objects: %s", r.out)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/obol/obol/internal/fluxmanifests"
 	"github.com/obol/obol/internal/layout"
 	"github.com/obol/obol/internal/render"
+	"github.com/obol/obol/internal/stackrepo"
 )
 
 // stackAtHead is what the cluster commands read from the repo's branch head.
@@ -21,6 +22,8 @@ type stackAtHead struct {
 	Name   string
 	Commit string // full sha of the head
 	Objs   *cluster.Objects
+	// Releases are the HelmReleases the head defines: one per offer, named after it.
+	Releases []string
 }
 
 // readStack reads the sync objects and the Flux components at the branch head (as `flux
@@ -58,7 +61,15 @@ func readStack(f *cmdutil.Factory, gitURL string) (*stackAtHead, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stackAtHead{Dir: head.Repo.Dir(), Name: st.Metadata.Name, Commit: h.String(), Objs: objs}, nil
+	slices, err := stackrepo.Slices(snap)
+	if err != nil {
+		return nil, err
+	}
+	releases := make([]string, 0, len(slices))
+	for _, e := range slices {
+		releases = append(releases, e.Name)
+	}
+	return &stackAtHead{Dir: head.Repo.Dir(), Name: st.Metadata.Name, Commit: h.String(), Objs: objs, Releases: releases}, nil
 }
 
 // K3dClusterName is the k3d cluster `obol stack up` creates for a stack.

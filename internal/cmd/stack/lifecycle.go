@@ -25,9 +25,11 @@ func newCmdStatus(f *cmdutil.Factory, runF func(context.Context, *StatusOptions)
 		Args:  cobra.NoArgs,
 		Short: "What the reconciler fetched and applied, against the repo's head",
 		Long: `One row per root object (the GitRepository and the Kustomizations flux-system,
-infrastructure, applications) and per HelmRelease: COMMITTED is the repo's head, FETCHED the
-revision the GitRepository holds, APPLIED what the object last applied, READY and REASON its
-Ready condition.`,
+infrastructure, applications) and per offer (its HelmRelease): COMMITTED is the repo's head,
+FETCHED the revision the GitRepository holds, APPLIED the revision the object was last applied
+at (for an offer, by the applications Kustomization), READY and REASON its Ready condition. An
+offer of the head that the cluster lacks is listed as NotFound; a HelmRelease the head no longer
+has says it will be pruned.`,
 		Example: cmdutil.Examples(`obol stack status
 obol stack status -o json`),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,7 +58,7 @@ func RunStatus(ctx context.Context, opts *StatusOptions) error {
 	if err != nil {
 		return fmt.Errorf("stack status: %w", err)
 	}
-	rows, err := cl.Status(ctx, st.Commit)
+	rows, err := cl.Status(ctx, st.Commit, st.Releases)
 	if err != nil {
 		return fmt.Errorf("stack status: %w", err)
 	}
