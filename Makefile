@@ -63,6 +63,7 @@ generate: ## regenerate deepcopy code, the ServiceOffer CRD and the Flux CRDs
 	./scripts/gen-flux-crds.sh
 	./scripts/gen-flux-components.sh
 	./scripts/gen-gateway-api-crds.sh
+	./scripts/gen-argocd-crds.sh
 
 demo: build ## the 30-second walkthrough, in a throwaway stack repo
 	./scripts/demo.sh $(BIN)/obol

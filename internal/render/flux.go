@@ -85,7 +85,7 @@ func fluxWiring(assets fs.FS, st *settings.Stack) (Files, error) {
 	if err != nil {
 		return nil, err
 	}
-	infra, err := manifests(Header, kustomization("infrastructure", "./"+layout.Infrastructure, nil, true))
+	infra, err := manifests(Header, kustomization("infrastructure", "./"+layout.Infrastructure, nil, true), gatewayHelmChart())
 	if err != nil {
 		return nil, err
 	}
@@ -143,10 +143,26 @@ func kustomization(name, p string, dependsOn []string, wait bool) *kustomizev1.K
 	return ks
 }
 
-// GatewayHelmChart is the HelmChart (in the infrastructure, templates/infrastructure/) that
+// GatewayHelmChart is the HelmChart (in clusters/<stack>/infrastructure.yaml) that
 // packages the vendored gateway chart once per chart version; every offer's HelmRelease
 // installs it through spec.chartRef, so a new offer needs no chart build of its own.
 const GatewayHelmChart = "obol-gateway"
+
+// gatewayHelmChart packages the gateway chart vendored in the repo once per chart version
+// (reconcileStrategy ChartVersion) for every offer's HelmRelease. It is Flux wiring, so it sits
+// beside the infrastructure Kustomization rather than in the engine-neutral infrastructure/.
+func gatewayHelmChart() *sourcev1.HelmChart {
+	return &sourcev1.HelmChart{
+		TypeMeta:   metav1.TypeMeta{APIVersion: sourcev1.GroupVersion.String(), Kind: sourcev1.HelmChartKind},
+		ObjectMeta: metav1.ObjectMeta{Name: GatewayHelmChart, Namespace: FluxNamespace, Labels: managedLabels(nil)},
+		Spec: sourcev1.HelmChartSpec{
+			Chart:             "./" + layout.GatewayChart,
+			ReconcileStrategy: sourcev1.ReconcileStrategyChartVersion,
+			SourceRef:         sourcev1.LocalHelmChartSourceReference{Kind: sourcev1.GitRepositoryKind, Name: FluxSource},
+			Interval:          syncInterval,
+		},
+	}
+}
 
 // helmRelease deploys the shared gateway HelmChart with values from a ConfigMap that the
 // slice's kustomization generates. The release lives in flux-system and installs into the

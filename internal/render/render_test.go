@@ -60,7 +60,19 @@ func inferenceOffer(name string) *v1alpha1.ServiceOffer {
 }
 
 func TestGolden(t *testing.T) {
+	t.Run("flux", func(t *testing.T) { golden(t, settings.EngineFlux, filepath.Join("testdata", "golden"), nil) })
+	// Argo CD: only what differs from Flux (the wiring and the slices); infrastructure/ and
+	// charts/ are the same files, checked above.
+	t.Run("argocd", func(t *testing.T) {
+		golden(t, settings.EngineArgoCD, filepath.Join("testdata", "golden-argocd"), func(p string) bool {
+			return strings.HasPrefix(p, "clusters/") || strings.HasPrefix(p, "applications/")
+		})
+	})
+}
+
+func golden(t *testing.T, engine settings.Engine, golden string, keep func(string) bool) {
 	st := settings.New("dev")
+	st.Spec.Engine = engine
 	weather, qwen := httpOffer("weather"), inferenceOffer("qwen")
 	for _, o := range []*v1alpha1.ServiceOffer{weather, qwen} {
 		if err := offer.Validate(o); err != nil {
@@ -71,7 +83,11 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "golden")
+	for p := range files {
+		if keep != nil && !keep(p) {
+			delete(files, p)
+		}
+	}
 	if *update {
 		if err := os.RemoveAll(golden); err != nil {
 			t.Fatal(err)

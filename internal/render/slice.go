@@ -65,9 +65,6 @@ func ValuesFor(o *v1alpha1.ServiceOffer) (*Values, error) {
 // Slice renders the files derived from one offer (everything in its slice but offer.yaml).
 // The offer must be defaulted and valid.
 func Slice(st *settings.Stack, o *v1alpha1.ServiceOffer) (Files, error) {
-	if st.Spec.Engine != settings.EngineFlux {
-		return nil, fmt.Errorf("render %s: engine %q has no slice renderer yet", o.Name, st.Spec.Engine)
-	}
 	dir := layout.SliceDir(o.Spec.Type, o.Name)
 	values, err := ValuesFor(o)
 	if err != nil {
@@ -76,6 +73,15 @@ func Slice(st *settings.Stack, o *v1alpha1.ServiceOffer) (Files, error) {
 	valuesYAML, err := yaml.Marshal(values)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: values: %w", o.Name, err)
+	}
+	switch st.Spec.Engine {
+	case settings.EngineFlux:
+	case settings.EngineArgoCD:
+		// The ApplicationSet finds the slice by its offer.yaml and deploys the chart with
+		// values.yaml: nothing else to render.
+		return Files{path.Join(dir, ValuesFile): append([]byte(sliceHeader), valuesYAML...)}, nil
+	default:
+		return nil, fmt.Errorf("render %s: engine %q has no slice renderer", o.Name, st.Spec.Engine)
 	}
 	labels := map[string]string{LabelOffer: o.Name, LabelOfferType: string(o.Spec.Type)}
 	cm := o.Name + "-gateway-values"

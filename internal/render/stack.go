@@ -17,10 +17,16 @@ import (
 // wiring, the infrastructure, the stack's README and the vendored charts. assets is the
 // embedded asset tree (templates/, charts/, clusters/ at its root).
 func Stack(assets fs.FS, st *settings.Stack) (Files, error) {
-	if st.Spec.Engine != settings.EngineFlux {
-		return nil, fmt.Errorf("render: engine %q has no wiring renderer yet", st.Spec.Engine)
+	var out Files
+	var err error
+	switch st.Spec.Engine {
+	case settings.EngineFlux:
+		out, err = fluxWiring(assets, st)
+	case settings.EngineArgoCD:
+		out, err = argoWiring(st)
+	default:
+		return nil, fmt.Errorf("render: engine %q has no wiring renderer", st.Spec.Engine)
 	}
-	out, err := fluxWiring(assets, st)
 	if err != nil {
 		return nil, fmt.Errorf("render: cluster wiring: %w", err)
 	}

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -16,46 +17,45 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
-// renderChart renders a chart taken from this repo with the HelmRelease's values, as
-// helm-controller would (valuesFrom in order, then spec.values on top; the chart's
-// values.schema.json enforced), and checks every object it makes. Kinds without a schema here
-// (e.g. Gateway API routes) are warnings: their CRDs come from outside the repo.
-func (w *walker) renderChart(it *item, chartRel string, values map[string]any) {
-	obj := it.obj
-	dir := filepath.Join(w.src, filepath.FromSlash(chartRel))
-	chrt, err := loader.Load(dir)
+// Rendered is one object a chart rendered, with the chart file it came from.
+type Rendered struct {
+	File   string // repo-relative template path
+	Object *unstructured.Unstructured
+}
+
+// ChartError is a chart that does not load, rejects its values or does not render; Field says
+// which (chart, values).
+type ChartError struct {
+	Field string
+	Err   error
+}
+
+func (e *ChartError) Error() string { return e.Err.Error() }
+
+// RenderChart renders the chart at src/chartRel for a release in namespace with values, as
+// Helm's SDK renders an install (helm-controller and Argo CD's repo server both do this):
+// values.schema.json enforced, objects without a namespace put in the release's when their
+// kind is namespaced (scope from schemas; unknown kinds count as namespaced).
+func RenderChart(src, chartRel, release, namespace string, values map[string]any, schemas *Schemas) ([]Rendered, error) {
+	chrt, err := loader.Load(filepath.Join(src, filepath.FromSlash(chartRel)))
 	if err != nil {
-		w.errorf(it, "spec.chart.spec.chart", "chart %s does not load: %v", chartRel, err)
-		return
+		return nil, &ChartError{Field: "chart", Err: fmt.Errorf("chart %s does not load: %w", chartRel, err)}
 	}
-	ns, _, _ := unstructured.NestedString(obj.Object, "spec", "targetNamespace")
-	if ns == "" {
-		ns = effectiveNS(it)
-	}
-	release, _, _ := unstructured.NestedString(obj.Object, "spec", "releaseName")
-	if release == "" {
-		// helm-controller's default: <targetNamespace>-<name> when a target namespace is set.
-		release = obj.GetName()
-		if t, _, _ := unstructured.NestedString(obj.Object, "spec", "targetNamespace"); t != "" {
-			release = t + "-" + release
-		}
-	}
-	opts := common.ReleaseOptions{Name: release, Namespace: ns, Revision: 1, IsInstall: true}
+	opts := common.ReleaseOptions{Name: release, Namespace: namespace, Revision: 1, IsInstall: true}
 	vals, err := chartutil.ToRenderValuesWithSchemaValidation(chrt, values, opts, common.DefaultCapabilities, false)
 	if err != nil {
-		w.errorf(it, "spec.valuesFrom", "chart %s rejects the values: %v", chartRel, err)
-		return
+		return nil, &ChartError{Field: "values", Err: fmt.Errorf("chart %s rejects the values: %w", chartRel, err)}
 	}
 	out, err := engine.Render(chrt, vals)
 	if err != nil {
-		w.errorf(it, "spec.chart.spec.chart", "chart %s does not render: %v", chartRel, err)
-		return
+		return nil, &ChartError{Field: "chart", Err: fmt.Errorf("chart %s does not render: %w", chartRel, err)}
 	}
 	names := make([]string, 0, len(out))
 	for name := range out {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	var objs []Rendered
 	for _, name := range names {
 		if !strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml") {
 			continue // NOTES.txt and helpers
@@ -69,27 +69,69 @@ func (w *walker) renderChart(it *item, chartRel string, values map[string]any) {
 			// server's JSON decoding keeps them: CEL rules compare them as int).
 			u := &unstructured.Unstructured{}
 			if err := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(doc), 4096).Decode(u); err != nil {
-				w.add(Finding{Severity: SeverityError, Path: file, Object: objectID(obj), Message: fmt.Sprintf("rendered manifest is not YAML: %v", err)})
-				continue
+				return nil, &ChartError{Field: "chart", Err: fmt.Errorf("%s: rendered manifest is not YAML: %w", file, err)}
 			}
 			if len(u.Object) == 0 {
 				continue
 			}
 			if u.GetNamespace() == "" {
-				if namespaced, known := w.schemas.scope(u.GroupVersionKind()); !known || namespaced {
-					u.SetNamespace(ns)
+				if namespaced, known := schemas.scope(u.GroupVersionKind()); !known || namespaced {
+					u.SetNamespace(namespace)
 				}
 			}
-			for _, f := range w.schemas.Check(u) {
-				f.Path = file
-				f.Message = "rendered by HelmRelease " + objectID(obj) + ": " + f.Message
-				if strings.Contains(f.Message, ": no schema for ") {
-					f.Severity = SeverityWarning
-					f.Message += " (its CRD must be installed in the cluster)"
-				}
-				w.add(f)
-			}
+			objs = append(objs, Rendered{File: file, Object: u})
 		}
+	}
+	return objs, nil
+}
+
+// checkRendered checks rendered objects against the schemas; by names what rendered them.
+// Kinds without a schema here are warnings: their CRDs come from outside the repo.
+func checkRendered(schemas *Schemas, objs []Rendered, by string) []Finding {
+	var out []Finding
+	for _, r := range objs {
+		for _, f := range schemas.Check(r.Object) {
+			f.Path = r.File
+			f.Message = "rendered by " + by + ": " + f.Message
+			if strings.Contains(f.Message, ": no schema for ") {
+				f.Severity = SeverityWarning
+				f.Message += " (its CRD must be installed in the cluster)"
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// renderChart renders a chart taken from this repo with the HelmRelease's values, as
+// helm-controller would (valuesFrom in order, then spec.values on top), and checks every object
+// it makes.
+func (w *walker) renderChart(it *item, chartRel string, values map[string]any) {
+	obj := it.obj
+	ns, _, _ := unstructured.NestedString(obj.Object, "spec", "targetNamespace")
+	if ns == "" {
+		ns = effectiveNS(it)
+	}
+	release, _, _ := unstructured.NestedString(obj.Object, "spec", "releaseName")
+	if release == "" {
+		// helm-controller's default: <targetNamespace>-<name> when a target namespace is set.
+		release = obj.GetName()
+		if t, _, _ := unstructured.NestedString(obj.Object, "spec", "targetNamespace"); t != "" {
+			release = t + "-" + release
+		}
+	}
+	objs, err := RenderChart(w.src, chartRel, release, ns, values, w.schemas)
+	if err != nil {
+		field := "spec.chart.spec.chart"
+		var ce *ChartError
+		if errors.As(err, &ce) && ce.Field == "values" {
+			field = "spec.valuesFrom"
+		}
+		w.errorf(it, field, "%v", err)
+		return
+	}
+	for _, f := range checkRendered(w.schemas, objs, "HelmRelease "+objectID(obj)) {
+		w.add(f)
 	}
 }
 

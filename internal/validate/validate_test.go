@@ -33,6 +33,11 @@ func TestGatewayAPICRDsUpToDate(t *testing.T) {
 	checkGenerated(t, "gen-gateway-api-crds.sh", filepath.Join("templates", "infrastructure", "gateway-api"))
 }
 
+// Argo CD's CRDs are exactly what scripts/gen-argocd-crds.sh takes from the pinned module.
+func TestArgoCDCRDsUpToDate(t *testing.T) {
+	checkGenerated(t, "gen-argocd-crds.sh", filepath.Join("internal", "argocd", "crds"))
+}
+
 // checkGenerated runs scripts/<script> into a temp dir and compares its YAML files with the
 // committed dir (relative to the module root).
 func checkGenerated(t *testing.T, script, dir string) {

@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cluster"
+	"github.com/obol/obol/internal/render"
+	"github.com/obol/obol/internal/settings"
 )
 
 // ClusterFlags pick the cluster: --kubeconfig and --context, else kubectl's defaults.
@@ -71,10 +73,10 @@ func (w WaitFlags) Check(write WriteFlags) error {
 }
 
 // WaitRelease is --wait after a commit moved the branch (never before): it asks the
-// reconciler to fetch now, follows it until commit is applied, then until the HelmRelease
-// release is Ready at that commit (or gone, when the commit removed it), printing progress
-// to ErrOut.
-func (f *Factory) WaitRelease(ctx context.Context, w WaitFlags, commit, release string, gone bool) error {
+// reconciler to fetch now, follows it until commit is applied, then until the offer's
+// HelmRelease (Flux) or Application (Argo CD) named release is Ready at that commit (or gone,
+// when the commit removed it), printing progress to ErrOut.
+func (f *Factory) WaitRelease(ctx context.Context, w WaitFlags, st *settings.Stack, commit, release string, gone bool) error {
 	ctx, cancel := TimeoutContext(ctx, w.Timeout)
 	defer cancel()
 	cl, err := w.Cluster.Connect(ctx)
@@ -85,6 +87,9 @@ func (f *Factory) WaitRelease(ctx context.Context, w WaitFlags, commit, release 
 	what := "Ready"
 	if gone {
 		what = "removed"
+	}
+	if st.Spec.Engine == settings.EngineArgoCD {
+		return f.waitArgo(ctx, cl, w, st, commit, release, gone, start)
 	}
 	fmt.Fprintf(f.IO.ErrOut, "Waiting for %s to be applied and HelmRelease %s to be %s (context %s, timeout %s)\n", cluster.ShortRevision(commit), release, what, cl.Context, w.Timeout)
 	if err := cl.Trigger(ctx); err != nil {
@@ -97,5 +102,38 @@ func (f *Factory) WaitRelease(ctx context.Context, w WaitFlags, commit, release 
 		return err
 	}
 	fmt.Fprintf(f.IO.Out, "HelmRelease %s %s at %s (%.1fs)\n", release, what, cluster.ShortRevision(commit), time.Since(start).Seconds())
+	return nil
+}
+
+// waitArgo is WaitRelease for a stack Argo CD reconciles: refresh the root Application and the
+// offers' ApplicationSet (so a new offer's Application is generated now, not at the next poll)
+// and the offer's Application, then follow the Application to the commit, Synced and Healthy.
+func (f *Factory) waitArgo(ctx context.Context, cl *cluster.Client, w WaitFlags, st *settings.Stack, commit, app string, gone bool, start time.Time) error {
+	if err := cl.ArgoInstalled(ctx); err != nil {
+		return err
+	}
+	root, _, _, offers := render.ArgoNames(st.Metadata.Name)
+	what := "Synced and Healthy"
+	if gone {
+		what = "removed"
+	}
+	fmt.Fprintf(f.IO.ErrOut, "Waiting for Application %s to be %s at %s (context %s, timeout %s)\n", app, what, cluster.ShortRevision(commit), cl.Context, w.Timeout)
+	if err := cl.ArgoRefresh(ctx, []string{root, app}, []string{offers}); err != nil {
+		return err
+	}
+	refreshed := false
+	err := cl.ArgoWait(ctx, app, commit, gone, func(p cluster.ArgoProgress) {
+		fmt.Fprintf(f.IO.ErrOut, "  %s\n", p)
+		// A new offer's Application appears after the ApplicationSet regenerated: refresh it
+		// then, so it compares with the commit at once.
+		if p.Exists && !refreshed {
+			refreshed = true
+			_ = cl.ArgoRefresh(ctx, []string{app}, nil)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f.IO.Out, "Application %s %s at %s (%.1fs)\n", app, what, cluster.ShortRevision(commit), time.Since(start).Seconds())
 	return nil
 }

@@ -47,3 +47,38 @@ func TestSellWaitNoCluster(t *testing.T) {
 	}
 	checkRepo(t, repo)
 }
+
+// An Argo CD stack: the same commands, the same slices (offer.yaml + values.yaml), Argo CD
+// wiring under clusters/<stack>/, and obol validate renders it as Argo CD would.
+func TestArgoCDStack(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "stack")
+	env := map[string]string{"GIT_AUTHOR_NAME": "Test Seller", "GIT_AUTHOR_EMAIL": "seller@example.com", "OBOL_NO_K3D": "1"}
+	if r := obolCLI(t, repo, env, "stack", "init", "--stack", "dev", "--engine", "argocd"); r.code != 0 {
+		t.Fatalf("init: exit %d\n%s", r.code, r.err)
+	}
+	mustRun(t, repo, "sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo)
+	mustRun(t, repo, "sell", "inference", "qwen", "--model", "qwen3:8b", "--per-mtok", "0.5", "--pay-to", payTo)
+	files := gitCLI(t, repo, "ls-files", "applications", "clusters")
+	for _, want := range []string{"applications/sell-http/weather/offer.yaml", "applications/sell-http/weather/values.yaml", "clusters/dev/root.yaml", "clusters/dev/argocd/offers.yaml"} {
+		if !strings.Contains(files, want) {
+			t.Errorf("%s is not in the repo:\n%s", want, files)
+		}
+	}
+	if strings.Contains(files, "helmrelease.yaml") || strings.Contains(files, "gotk-") {
+		t.Errorf("Flux files in an Argo CD stack:\n%s", files)
+	}
+	if r := obolCLI(t, repo, env, "validate"); r.code != 0 || !strings.Contains(r.err, "valid (2 offers") {
+		t.Errorf("validate: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if r := obolCLI(t, repo, env, "render", "--check"); r.code != 0 {
+		t.Errorf("render --check: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	before := treeHash(t, repo)
+	if r := obolCLI(t, repo, env, "stack", "down", "--kubeconfig", filepath.Join(t.TempDir(), "none")); r.code != 2 || !strings.Contains(r.err, "argocd app set obol-dev --sync-policy none") {
+		t.Errorf("stack down on an Argo CD stack: exit %d\n%s", r.code, r.err)
+	}
+	if treeHash(t, repo) != before {
+		t.Error("stack down changed the repo")
+	}
+	checkRepo(t, repo)
+}

@@ -201,7 +201,11 @@ func finish(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w cmdutil.Wai
 			return fmt.Errorf("%s: %w", msg, err)
 		}
 	}
-	if err := f.WaitRelease(ctx, w, commit.String(), name, gone); err != nil {
+	head, err := f.OpenHead()
+	if err != nil {
+		return fmt.Errorf("%s: %w", msg, err)
+	}
+	if err := f.WaitRelease(ctx, w, head.Settings, commit.String(), name, gone); err != nil {
 		return fmt.Errorf("%s: committed %s, but --wait: %w", msg, cmdutil.Short(commit), err)
 	}
 	return nil

@@ -8,11 +8,14 @@ import (
 	"os/exec"
 	"path"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/obol/obol/internal/cluster"
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/fluxmanifests"
 	"github.com/obol/obol/internal/layout"
 	"github.com/obol/obol/internal/render"
+	"github.com/obol/obol/internal/settings"
 	"github.com/obol/obol/internal/stackrepo"
 )
 
@@ -24,6 +27,9 @@ type stackAtHead struct {
 	Objs   *cluster.Objects
 	// Releases are the HelmReleases the head defines: one per offer, named after it.
 	Releases []string
+	Settings *settings.Stack
+	// Argo are what stack up applies for an Argo CD stack (Objs is nil then).
+	Argo []*unstructured.Unstructured
 }
 
 // readStack reads the sync objects and the Flux components at the branch head (as `flux
@@ -35,6 +41,34 @@ func readStack(f *cmdutil.Factory, gitURL string) (*stackAtHead, error) {
 		return nil, err
 	}
 	snap, st, h := head.Snapshot, head.Settings, head.Commit
+	slices, err := stackrepo.Slices(snap)
+	if err != nil {
+		return nil, err
+	}
+	releases := make([]string, 0, len(slices))
+	for _, e := range slices {
+		releases = append(releases, e.Name)
+	}
+	out := &stackAtHead{Dir: head.Repo.Dir(), Name: st.Metadata.Name, Commit: h.String(), Releases: releases, Settings: st}
+	if st.Spec.Engine == settings.EngineArgoCD {
+		// root.yaml, and the git endpoint the root Application would otherwise have to fetch
+		// itself from.
+		cdir := layout.ClusterDir(st.Metadata.Name)
+		root, err := fs.ReadFile(snap, path.Join(cdir, render.ArgoRootFile))
+		if err != nil {
+			return nil, fmt.Errorf("%s at %s: %w (`obol render` rewrites it)", path.Join(cdir, render.ArgoRootFile), cmdutil.Short(h), err)
+		}
+		docs := [][]byte{root}
+		if ep, err := fs.ReadFile(snap, path.Join(cdir, render.ArgoDir, render.GitEndpointFile)); err == nil {
+			docs = append([][]byte{ep}, docs...)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		if out.Argo, err = cluster.ReadArgoObjects(gitURL, docs...); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
 	dir := path.Join(layout.ClusterDir(st.Metadata.Name), "flux-system")
 	sync, err := fs.ReadFile(snap, path.Join(dir, "gotk-sync.yaml"))
 	if err != nil {
@@ -57,19 +91,10 @@ func readStack(f *cmdutil.Factory, gitURL string) (*stackAtHead, error) {
 	if gitURL == "" {
 		gitURL = st.Spec.GitURL
 	}
-	objs, err := cluster.LoadObjects(comps, sync, gitURL)
-	if err != nil {
+	if out.Objs, err = cluster.LoadObjects(comps, sync, gitURL); err != nil {
 		return nil, err
 	}
-	slices, err := stackrepo.Slices(snap)
-	if err != nil {
-		return nil, err
-	}
-	releases := make([]string, 0, len(slices))
-	for _, e := range slices {
-		releases = append(releases, e.Name)
-	}
-	return &stackAtHead{Dir: head.Repo.Dir(), Name: st.Metadata.Name, Commit: h.String(), Objs: objs, Releases: releases}, nil
+	return out, nil
 }
 
 // K3dClusterName is the k3d cluster `obol stack up` creates for a stack.

@@ -3,12 +3,15 @@ package stack
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cluster"
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/render"
+	"github.com/obol/obol/internal/settings"
 )
 
 // StatusOptions are `obol stack status`.
@@ -58,7 +61,13 @@ func RunStatus(ctx context.Context, opts *StatusOptions) error {
 	if err != nil {
 		return fmt.Errorf("stack status: %w", err)
 	}
-	rows, err := cl.Status(ctx, st.Commit, st.Releases)
+	var rows []cluster.Row
+	if st.Argo != nil {
+		root, _, infra, _ := render.ArgoNames(st.Name)
+		rows, err = cl.ArgoStatus(ctx, st.Commit, append([]string{root, infra}, st.Releases...))
+	} else {
+		rows, err = cl.Status(ctx, st.Commit, st.Releases)
+	}
 	if err != nil {
 		return fmt.Errorf("stack status: %w", err)
 	}
@@ -118,6 +127,9 @@ and applying. What runs keeps running, and the repo is not touched. ` + "`obol s
 
 // RunDown suspends the reconciler.
 func RunDown(ctx context.Context, opts *DownOptions) error {
+	if err := notForArgo(opts.Factory, "down", "argocd app set obol-<stack> --sync-policy none"); err != nil {
+		return err
+	}
 	cl, err := opts.Cluster.Connect(ctx)
 	if err != nil {
 		return fmt.Errorf("stack down: %w", err)
@@ -174,6 +186,9 @@ func RunPurge(ctx context.Context, opts *PurgeOptions) error {
 	if err != nil {
 		return fmt.Errorf("stack purge: %w", err)
 	}
+	if st.Argo != nil {
+		return notForArgo(f, "purge", "argocd app delete obol-<stack> --cascade")
+	}
 	cl, err := opts.Cluster.Connect(ctx)
 	if err != nil {
 		return fmt.Errorf("stack purge: %w", err)
@@ -186,4 +201,13 @@ func RunPurge(ctx context.Context, opts *PurgeOptions) error {
 	}
 	fmt.Fprintf(f.IO.Out, "Purged; the repo %s is untouched: `obol stack up` brings the stack back\n", st.Dir)
 	return nil
+}
+
+// notForArgo refuses down and purge on a stack Argo CD reconciles, naming Argo CD's own way.
+func notForArgo(f *cmdutil.Factory, verb, instead string) error {
+	head, err := f.OpenHead()
+	if err != nil || head.Settings.Spec.Engine != settings.EngineArgoCD {
+		return nil // not an Argo CD stack (or no repo: the Flux path reports it)
+	}
+	return fmt.Errorf("stack %s: not available for a stack Argo CD reconciles (engine argocd): use `%s`; the repo is untouched either way", verb, strings.ReplaceAll(instead, "<stack>", head.Settings.Metadata.Name))
 }

@@ -65,10 +65,10 @@ obol stack init --stack prod --git-url https://git.example.com/team/stack.git`),
 	cmd.Flags().StringVar(&opts.Stack, "stack", "default", "stack name: the cluster's directory under clusters/")
 	cmd.Flags().StringVar(&opts.Branch, "branch", settings.DefaultBranch, "branch the reconciler follows")
 	cmd.Flags().StringVar(&opts.GitURL, "git-url", settings.DefaultGitURL, "URL the reconciler fetches the repo from")
-	cmd.Flags().StringVar(&opts.Engine, "engine", string(settings.EngineFlux), "reconciler: flux")
+	cmd.Flags().StringVar(&opts.Engine, "engine", string(settings.EngineFlux), "reconciler: flux or argocd (the same slices; the wiring under clusters/<stack>/ differs)")
 	cmd.Flags().BoolVar(&opts.Bare, "bare", false, "create a bare repo (no work tree)")
 	cmdutil.AddWriteFlags(cmd, &opts.Write)
-	_ = cmd.RegisterFlagCompletionFunc("engine", cobra.FixedCompletions([]string{"flux"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("engine", cobra.FixedCompletions([]string{"flux", "argocd"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -81,9 +81,6 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 	st.Default()
 	if err := st.Validate(); err != nil {
 		return fmt.Errorf("stack init: %w", err)
-	}
-	if st.Spec.Engine != settings.EngineFlux {
-		return fmt.Errorf("stack init: --engine %q is not available yet: use flux", opts.Engine)
 	}
 	files, err := render.Stack(f.Assets, st)
 	if err != nil {

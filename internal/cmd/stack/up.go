@@ -10,6 +10,7 @@ import (
 
 	"github.com/obol/obol/internal/cluster"
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/render"
 )
 
 // UpOptions are `obol stack up`.
@@ -85,6 +86,9 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 	}
 	fmt.Fprintf(f.IO.ErrOut, "Stack %s at %s -> context %s (%s)\n", st.Name, cluster.ShortRevision(st.Commit), cl.Context, cl.REST.Host)
 	start := time.Now()
+	if st.Argo != nil {
+		return runUpArgo(ctx, opts, cl, st, progress, start)
+	}
 	res, err := cl.Bootstrap(ctx, st.Objs, cluster.BootstrapOptions{
 		SkipDeploymentsWait: opts.SkipControllersWait,
 		Timeout:             opts.Timeout,
@@ -107,5 +111,32 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 		return fmt.Errorf("stack up: %w", err)
 	}
 	fmt.Fprintf(f.IO.Out, "Ready: %s applied (%.1fs)\n", cluster.ShortRevision(st.Commit), time.Since(start).Seconds())
+	return nil
+}
+
+// runUpArgo hands the stack to the Argo CD already running in the cluster: it applies the root
+// Application (and the git endpoint), asks Argo CD to look at git now and, with --wait, follows
+// the root Application until it is Synced to the head and Healthy.
+func runUpArgo(ctx context.Context, opts *UpOptions, cl *cluster.Client, st *stackAtHead, progress func(string, ...any), start time.Time) error {
+	f := opts.Factory
+	res, err := cl.ArgoBootstrap(ctx, st.Argo, cluster.BootstrapOptions{Timeout: opts.Timeout, Progress: progress})
+	if err != nil {
+		return fmt.Errorf("stack up: %w", err)
+	}
+	fmt.Fprintf(f.IO.Out, "Applied: %s (%.1fs)\n", res.Summary(), time.Since(start).Seconds())
+	root, _, _, offers := render.ArgoNames(st.Name)
+	if err := cl.ArgoRefresh(ctx, []string{root}, []string{offers}); err != nil {
+		return fmt.Errorf("stack up: %w", err)
+	}
+	if !opts.Wait {
+		fmt.Fprintf(f.IO.Out, "Argo CD is syncing %s; `obol stack status` shows its progress\n", cluster.ShortRevision(st.Commit))
+		return nil
+	}
+	wctx, cancel := cmdutil.TimeoutContext(ctx, opts.Timeout)
+	defer cancel()
+	if err := cl.ArgoWait(wctx, root, st.Commit, false, func(p cluster.ArgoProgress) { progress("  %s", p) }); err != nil {
+		return fmt.Errorf("stack up: %w", err)
+	}
+	fmt.Fprintf(f.IO.Out, "Ready: Application %s Synced and Healthy at %s (%.1fs)\n", root, cluster.ShortRevision(st.Commit), time.Since(start).Seconds())
 	return nil
 }

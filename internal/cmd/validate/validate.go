@@ -16,6 +16,7 @@ import (
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	rendercmd "github.com/obol/obol/internal/cmd/render"
 	"github.com/obol/obol/internal/layout"
+	"github.com/obol/obol/internal/settings"
 	"github.com/obol/obol/internal/stackrepo"
 	"github.com/obol/obol/internal/validate"
 )
@@ -140,7 +141,21 @@ func Check(ctx context.Context, assets fs.FS, head fs.FS) (*Result, error) {
 	if err := os.CopyFS(root, head); err != nil {
 		return nil, fmt.Errorf("export the head commit: %w", err)
 	}
-	rep, err := validate.Repo(ctx, validate.Options{Root: root, Entry: layout.ClusterDir(st.Metadata.Name), Schemas: schemas})
+	vopts := validate.Options{Root: root, Entry: layout.ClusterDir(st.Metadata.Name), Schemas: schemas}
+	var rep validate.Report
+	switch st.Spec.Engine {
+	case settings.EngineArgoCD:
+		if err := validate.ArgoSchemas(schemas); err != nil {
+			return nil, err
+		}
+		var apps []validate.ArgoApp
+		rep, apps, err = validate.ArgoRepo(ctx, vopts)
+		for _, a := range apps {
+			rep.Built = append(rep.Built, validate.BuiltPath{Kustomization: "Application/" + a.App.Namespace + "/" + a.App.Name, Path: a.File, Objects: len(a.Objects)})
+		}
+	default:
+		rep, err = validate.Repo(ctx, vopts)
+	}
 	if err != nil {
 		return nil, err
 	}
