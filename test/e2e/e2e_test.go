@@ -45,6 +45,7 @@ import (
 // down and purge leave the repo alone, and up brings everything back.
 func TestEndToEnd(t *testing.T) {
 	h := setup(t)
+	h.wipe(t) // an empty cluster, whatever ran before
 	up := append([]string{"stack", "up", "--timeout", "3m"}, h.kc()...)
 
 	h.must(t, "stack", "init", "--stack", "e2e", "--git-url", h.gitURL)
