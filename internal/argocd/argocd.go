@@ -30,6 +30,8 @@ const (
 	InCluster = "https://kubernetes.default.svc"
 	// SyncWave orders resources within one sync: lower waves are applied and Healthy first.
 	SyncWave = "argocd.argoproj.io/sync-wave"
+	// ResourcesFinalizer makes deleting an Application delete what it deployed.
+	ResourcesFinalizer = "resources-finalizer.argocd.argoproj.io"
 )
 
 // Application is argoproj.io/v1alpha1 Application.

@@ -143,7 +143,7 @@ func (c *Client) ArgoWait(ctx context.Context, name, commit string, gone bool, p
 				return nil
 			}
 		case err != nil:
-			if ctx.Err() == nil {
+			if !atDeadline(ctx) {
 				return fmt.Errorf("reading Application %s/%s: %w", argocd.Namespace, name, err)
 			}
 		default:

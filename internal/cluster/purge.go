@@ -202,7 +202,7 @@ func (c *Client) waitPrunedReleases(ctx context.Context, ks string, timeout time
 			if apimeta.IsNoMatchError(err) {
 				return nil
 			}
-			if ctx.Err() == nil {
+			if !atDeadline(ctx) {
 				return err
 			}
 		}

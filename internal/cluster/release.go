@@ -61,7 +61,7 @@ func (c *Client) WaitRelease(ctx context.Context, name string, gone bool, progre
 				return nil
 			}
 		case err != nil:
-			if ctx.Err() == nil {
+			if !atDeadline(ctx) {
 				return fmt.Errorf("reading HelmRelease %s: %w", key, err)
 			}
 		default:

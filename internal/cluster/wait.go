@@ -62,7 +62,7 @@ func (c *Client) Wait(ctx context.Context, commit string, progress func(Progress
 	defer t.Stop()
 	for {
 		p, failure, nudge, err := c.observe(ctx, commit)
-		if err != nil && ctx.Err() == nil {
+		if err != nil && !atDeadline(ctx) {
 			return err
 		}
 		for _, name := range nudge {
@@ -70,7 +70,7 @@ func (c *Client) Wait(ctx context.Context, commit string, progress func(Progress
 				continue
 			}
 			nudged[name] = time.Now()
-			if err := c.requestReconcile(ctx, &kustomizev1.Kustomization{}, types.NamespacedName{Namespace: Namespace, Name: name}); err != nil && ctx.Err() == nil {
+			if err := c.requestReconcile(ctx, &kustomizev1.Kustomization{}, types.NamespacedName{Namespace: Namespace, Name: name}); err != nil && !atDeadline(ctx) {
 				return err
 			}
 		}
@@ -169,4 +169,15 @@ func terminal(reason string) bool {
 		return false
 	}
 	return true
+}
+
+// atDeadline reports whether ctx is done or about to be: near its deadline, client-go's rate
+// limiter fails requests ("would exceed context deadline") before ctx itself is done, and a
+// wait must then end as the timeout it is, with what it saw last, not as a read error.
+func atDeadline(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && time.Until(d) < 2*time.Second
 }

@@ -99,6 +99,10 @@ func argoWiring(st *settings.Stack) (Files, error) {
 				ApplicationSetTemplateMeta: argocd.ApplicationSetTemplateMeta{
 					Name:   "{{ .metadata.name }}",
 					Labels: managedLabels(map[string]string{LabelOffer: "{{ .metadata.name }}", LabelOfferType: "{{ .spec.type }}"}),
+					// Deleting an offer's slice deletes its Application, and with this finalizer
+					// what it deployed, as Flux prunes a removed HelmRelease. A source that cannot
+					// be read makes the generator fail, which deletes nothing.
+					Finalizers: []string{argocd.ResourcesFinalizer},
 				},
 				Spec: argocd.ApplicationSpec{
 					Project: projectName,
