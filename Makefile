@@ -8,7 +8,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH ?= .
 BENCHTIME ?= 10x
 
-.PHONY: build gateway git-endpoint image git-image check test e2e e2e-bench lint bench generate demo clean
+.PHONY: build gateway git-endpoint image git-image check test fuzz e2e e2e-bench lint bench generate demo clean
 
 build: ## build bin/obol
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/obol ./cmd/obol
@@ -31,11 +31,15 @@ git-image: git-endpoint ## obol-git's OCI image, without Docker: bin/obol-git.ta
 image: gateway ## the gateway's OCI image, without Docker: bin/obol-gateway.tar (docker-save: k3d image import, ctr images import) and bin/obol-gateway-oci (OCI layout)
 	$(GO) run ./hack/mkimage --binary $(BIN)/obol-gateway --tag $(IMAGE) --arch $(GATEWAY_ARCH) --out $(BIN)/obol-gateway.tar --layout $(BIN)/obol-gateway-oci
 
-check: test e2e ## everything CI runs: the quick tests, then the end-to-end test (.ci/run)
+check: test fuzz e2e ## everything CI runs: the quick tests, every fuzz target briefly, then the end-to-end test (.ci/run)
 
 test: ## vet, then every test with the race detector
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+FUZZTIME ?= 10s
+fuzz: ## run every Go fuzz target in the module for FUZZTIME each (scripts/fuzz.sh finds them)
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 # The end-to-end test against a real control plane and the real Flux controllers, as host
 # processes on 127.0.0.1 (scripts/e2e/up.sh). setup.sh builds them once into ~/.cache/obol-e2e

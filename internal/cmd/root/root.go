@@ -9,6 +9,7 @@ import (
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	gatewaycmd "github.com/obol/obol/internal/cmd/gateway"
+	"github.com/obol/obol/internal/cmd/importcmd"
 	rendercmd "github.com/obol/obol/internal/cmd/render"
 	"github.com/obol/obol/internal/cmd/sell"
 	"github.com/obol/obol/internal/cmd/stack"
@@ -24,7 +25,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		Use:   "obol",
 		Short: "Sell HTTP APIs and LLM inference behind x402 payments, the GitOps way",
 		Long: `obol keeps a stack's whole desired state in one git repo: every offer is a slice of it,
-committed by this CLI, and a reconciler in the cluster (Flux) makes the cluster match.
+committed by this CLI, and a reconciler in the cluster (Flux or Argo CD) makes the cluster match.
 obol never applies anything to a cluster by hand and runs nothing on this machine.`,
 		Example: cmdutil.Examples(`obol stack init --stack dev
 obol sell http weather --upstream weather-api --namespace apps --port 8080 \
@@ -45,6 +46,7 @@ obol validate`),
 	cmd.AddCommand(rendercmd.NewCmdRender(f, nil))
 	cmd.AddCommand(validatecmd.NewCmdValidate(f, nil))
 	cmd.AddCommand(gatewaycmd.NewCmdGateway(f))
+	cmd.AddCommand(importcmd.NewCmdImport(f, nil))
 	return cmd
 }
 

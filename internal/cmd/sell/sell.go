@@ -126,15 +126,15 @@ func RunCreate(ctx context.Context, opts *CreateOptions) error {
 		} else if found {
 			return nil, fmt.Errorf("offer %s already exists (a %s offer): change it with `obol sell update %s`, or delete it first", o.Name, e.Type, o.Name)
 		}
-		return sliceChanges(head, o)
+		return SliceChanges(head, o)
 	})
 	return finish(ctx, f, r, opts.Wait, msg, res, err, o.Name, false)
 }
 
-// sliceChanges renders an offer's whole slice: offer.yaml plus the derived files. Files of
+// SliceChanges renders an offer's whole slice: offer.yaml plus the derived files. Files of
 // the slice that obol rendered before but no longer renders are removed; files the user added
 // stay.
-func sliceChanges(head fs.FS, o *v1alpha1.ServiceOffer) ([]repo.Change, error) {
+func SliceChanges(head fs.FS, o *v1alpha1.ServiceOffer) ([]repo.Change, error) {
 	st, err := stackrepo.Settings(head)
 	if err != nil {
 		return nil, err

@@ -84,7 +84,7 @@ func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 		if err := offer.Validate(o); err != nil {
 			return nil, fmt.Errorf("invalid offer:\n%w", flagErrors(err))
 		}
-		return sliceChanges(head, o)
+		return SliceChanges(head, o)
 	})
 	return finish(ctx, f, r, opts.Wait, msg, res, err, opts.Name, false)
 }

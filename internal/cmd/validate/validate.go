@@ -16,6 +16,7 @@ import (
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	rendercmd "github.com/obol/obol/internal/cmd/render"
 	"github.com/obol/obol/internal/layout"
+	"github.com/obol/obol/internal/secretscan"
 	"github.com/obol/obol/internal/settings"
 	"github.com/obol/obol/internal/stackrepo"
 	"github.com/obol/obol/internal/validate"
@@ -113,6 +114,9 @@ func Check(ctx context.Context, assets fs.FS, head fs.FS) (*Result, error) {
 		}
 	}
 	res.Offers = len(entries)
+	if err := scanSecrets(head, add); err != nil {
+		return nil, err
+	}
 	// Drift can only be computed when every offer renders.
 	if offersOK {
 		changes, err := rendercmd.Changes(assets, head)
@@ -169,6 +173,24 @@ func Check(ctx context.Context, assets fs.FS, head fs.FS) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// scanSecrets reports every secret committed to the stack repo (path and kind, never the value).
+func scanSecrets(head fs.FS, add func(validate.Finding)) error {
+	return fs.WalkDir(head, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := fs.ReadFile(head, p)
+		if err != nil {
+			return err
+		}
+		for _, hit := range secretscan.Scan(p, b) {
+			add(validate.Finding{Severity: validate.SeverityError, Path: hit.Path, Field: fmt.Sprintf("line %d", hit.Line),
+				Message: hit.Kind + ": secrets do not belong in the stack repo (the cluster and its reconciler read it): move it to a Secret created out of band, or encrypt it with SOPS"})
+		}
+		return nil
+	})
 }
 
 // fluxSchemas loads the CRDs of the pinned Flux, embedded in the binary.
