@@ -111,6 +111,10 @@ type ArgoProgress struct {
 	Message  string
 }
 
+func (p ArgoProgress) key() string {
+	return fmt.Sprint(p.Exists, p.Sync, p.Revision, p.Health, p.Message)
+}
+
 func (p ArgoProgress) String() string {
 	if !p.Exists {
 		return fmt.Sprintf("%5.1fs Application %s: not there", p.Elapsed.Seconds(), p.Name)
@@ -139,7 +143,7 @@ func (c *Client) ArgoWait(ctx context.Context, name, commit string, gone bool, p
 		switch {
 		case apierrors.IsNotFound(err):
 			if gone {
-				report2(progress, p, &last)
+				notify(progress, p, &last, true)
 				return nil
 			}
 		case err != nil:
@@ -166,31 +170,22 @@ func (c *Client) ArgoWait(ctx context.Context, name, commit string, gone bool, p
 				}
 				at := slices.ContainsFunc(revs, func(r string) bool { return r != "" && AtCommit(r, commit) })
 				if !gone && at && p.Sync == "Synced" && p.Health == "Healthy" {
-					report2(progress, p, &last)
+					notify(progress, p, &last, true)
 					return nil
 				}
 				if !gone && at && failed != "" {
-					report2(progress, p, &last)
+					notify(progress, p, &last, true)
 					return fmt.Errorf("sync of Application %s failed: %s", name, p.Message)
 				}
 			}
 		}
-		if p.Exists != last.Exists || p.Sync != last.Sync || p.Revision != last.Revision || p.Health != last.Health || p.Message != last.Message {
-			report2(progress, p, &last)
-		}
+		notify(progress, p, &last, false)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("timed out waiting for Application %s (last seen: %s): %w", name, p.String(), ctx.Err())
 		case <-t.C:
 		}
 	}
-}
-
-func report2(progress func(ArgoProgress), p ArgoProgress, last *ArgoProgress) {
-	if progress != nil {
-		progress(p)
-	}
-	*last = p
 }
 
 // ArgoStatus is Status for a stack Argo CD reconciles: a row per named Application (the root,

@@ -34,16 +34,11 @@ func (c *Client) Trigger(ctx context.Context) error {
 	return nil
 }
 
-// requestReconcile sets reconcile.fluxcd.io/requestedAt on one Flux object.
+// requestReconcile sets reconcile.fluxcd.io/requestedAt to now on the Flux object at key.
 func (c *Client) requestReconcile(ctx context.Context, o client.Object, key types.NamespacedName) error {
-	now := time.Now().Format(time.RFC3339Nano)
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{meta.ReconcileRequestAnnotation: now}}})
 	o.SetNamespace(key.Namespace)
 	o.SetName(key.Name)
-	if err := c.Kube.Patch(ctx, o, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return fmt.Errorf("asking %s %s/%s to reconcile: %w", kindOf(o), key.Namespace, key.Name, err)
-	}
-	return nil
+	return c.requestReconcileAt(ctx, o, time.Now().Format(time.RFC3339Nano))
 }
 
 // Suspend sets spec.suspend on the GitRepository and the root Kustomizations (`obol stack

@@ -26,6 +26,10 @@ type ReleaseProgress struct {
 	Message string
 }
 
+func (p ReleaseProgress) key() string {
+	return fmt.Sprint(p.Exists, p.Handled, p.Ready, p.Reason)
+}
+
 func (p ReleaseProgress) String() string {
 	switch {
 	case !p.Exists:
@@ -57,7 +61,7 @@ func (c *Client) WaitRelease(ctx context.Context, name string, gone bool, progre
 		switch {
 		case apierrors.IsNotFound(err):
 			if gone {
-				report(progress, p, &last, true)
+				notify(progress, p, &last, true)
 				return nil
 			}
 		case err != nil:
@@ -77,35 +81,23 @@ func (c *Client) WaitRelease(ctx context.Context, name string, gone bool, progre
 				p.Ready, p.Reason, p.Message = string(cond.Status), cond.Reason, cond.Message
 				if !gone && p.Handled && cond.ObservedGeneration == hr.Generation {
 					if cond.Status == metav1.ConditionTrue {
-						report(progress, p, &last, true)
+						notify(progress, p, &last, true)
 						return nil
 					}
 					if cond.Status == metav1.ConditionFalse && releaseFailed(cond.Reason, &hr) {
-						report(progress, p, &last, true)
+						notify(progress, p, &last, true)
 						return fmt.Errorf("HelmRelease %s: %s: %s", key, cond.Reason, cond.Message)
 					}
 				}
 			}
 		}
-		report(progress, p, &last, false)
+		notify(progress, p, &last, false)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("timed out waiting for HelmRelease %s (last seen: %s): %w", key, p.String(), ctx.Err())
 		case <-t.C:
 		}
 	}
-}
-
-// report calls progress when the observation changed (or always when final).
-func report(progress func(ReleaseProgress), p ReleaseProgress, last *ReleaseProgress, final bool) {
-	if progress == nil {
-		return
-	}
-	changed := p.Exists != last.Exists || p.Handled != last.Handled || p.Ready != last.Ready || p.Reason != last.Reason
-	if changed || final {
-		progress(p)
-	}
-	*last = p
 }
 
 // releaseFailed: the helm-controller gave up on this generation (Stalled: remediation

@@ -55,8 +55,7 @@ var ErrNotApplied = errors.New("the reconciler did not apply the commit")
 // time the observed state changes.
 func (c *Client) Wait(ctx context.Context, commit string, progress func(Progress)) error {
 	start := time.Now()
-	last := ""
-	var lastP Progress
+	var last Progress
 	nudged := map[string]time.Time{}
 	t := time.NewTicker(PollInterval)
 	defer t.Stop()
@@ -76,12 +75,7 @@ func (c *Client) Wait(ctx context.Context, commit string, progress func(Progress
 		}
 		if err == nil {
 			p.Elapsed = time.Since(start)
-			lastP = p
-			key := p.key()
-			if progress != nil && (key != last || p.Done) {
-				progress(p)
-			}
-			last = key
+			notify(progress, p, &last, p.Done)
 			if p.Done {
 				return nil
 			}
@@ -91,7 +85,7 @@ func (c *Client) Wait(ctx context.Context, commit string, progress func(Progress
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("timed out waiting for commit %s to be applied (last seen: %s): %w", ShortRevision(commit), lastP.String(), ctx.Err())
+			return fmt.Errorf("timed out waiting for commit %s to be applied (last seen: %s): %w", ShortRevision(commit), last.String(), ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -180,4 +174,13 @@ func atDeadline(ctx context.Context) bool {
 	}
 	d, ok := ctx.Deadline()
 	return ok && time.Until(d) < 2*time.Second
+}
+
+// notify passes an observation to progress when it differs from the last one in anything but
+// the time (or always, when final), and remembers it.
+func notify[P interface{ key() string }](progress func(P), p P, last *P, final bool) {
+	if progress != nil && (final || p.key() != (*last).key()) {
+		progress(p)
+	}
+	*last = p
 }

@@ -27,6 +27,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/obol/obol/internal/ociimage"
+
+	"github.com/obol/obol/internal/chart/charttest"
 )
 
 const (
@@ -58,23 +60,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found")
-		}
-		dir = parent
-	}
-}
-
 // goBuild builds pkg as `make gateway` does: static, trimmed, stripped, for linux and this
 // machine's architecture (so the test can run what it packed).
 func goBuild(root, pkg, out, ldflags string) error {
@@ -94,7 +79,7 @@ func binaries(t *testing.T) {
 		t.Skip("runs the packed linux binary")
 	}
 	build.once.Do(func() {
-		root, err := moduleRoot()
+		root, err := charttest.ModuleRoot()
 		if err != nil {
 			build.err = err
 			return

@@ -63,12 +63,12 @@ func ArgoRepo(ctx context.Context, opts Options) (Report, []ArgoApp, error) {
 			continue
 		}
 		for _, doc := range splitYAML(b) {
-			u := &unstructured.Unstructured{}
-			if err := yaml.Unmarshal(doc, &u.Object); err != nil {
+			u, err := decodeObject(doc)
+			if err != nil {
 				add(Finding{Severity: SeverityError, Path: f, Message: "not YAML: " + err.Error()})
 				continue
 			}
-			if len(u.Object) > 0 {
+			if u != nil {
 				objs = append(objs, Rendered{File: f, Object: u})
 			}
 		}

@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"path"
@@ -14,7 +13,8 @@ import (
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/engine"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"sigs.k8s.io/yaml"
 )
 
 // Rendered is one object a chart rendered, with the chart file it came from.
@@ -62,16 +62,11 @@ func RenderChart(src, chartRel, release, namespace string, values map[string]any
 		}
 		file := path.Join(chartRel, strings.TrimPrefix(name, chrt.Name()+"/"))
 		for _, doc := range splitYAML([]byte(out[name])) {
-			if len(bytes.TrimSpace(doc)) == 0 {
-				continue
-			}
-			// Decoded as build.go decodes kustomize's output (integers stay int64, as the API
-			// server's JSON decoding keeps them: CEL rules compare them as int).
-			u := &unstructured.Unstructured{}
-			if err := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(doc), 4096).Decode(u); err != nil {
+			u, err := decodeObject(doc)
+			if err != nil {
 				return nil, &ChartError{Field: "chart", Err: fmt.Errorf("%s: rendered manifest is not YAML: %w", file, err)}
 			}
-			if len(u.Object) == 0 {
+			if u == nil {
 				continue
 			}
 			if u.GetNamespace() == "" {
@@ -133,6 +128,24 @@ func (w *walker) renderChart(it *item, chartRel string, values map[string]any) {
 	for _, f := range checkRendered(w.schemas, objs, "HelmRelease "+objectID(obj)) {
 		w.add(f)
 	}
+}
+
+// decodeObject decodes one YAML document as the API server decodes a request body (integers
+// stay int64, not float64: CEL rules compare them as int), as build.go decodes kustomize's
+// output. It returns nil for a document with nothing in it (blank or comments only).
+func decodeObject(doc []byte) (*unstructured.Unstructured, error) {
+	j, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := utiljson.Unmarshal(j, &m); err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return &unstructured.Unstructured{Object: m}, nil
 }
 
 // mergeValues deep-merges src into dst, as Helm merges values files: maps merge key by key,

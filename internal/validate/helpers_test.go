@@ -6,25 +6,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/obol/obol/internal/chart/charttest"
 )
 
-// moduleRoot finds the directory holding go.mod, walking up from the package directory.
+// moduleRoot is the directory holding go.mod (charttest.ModuleRoot, failing the test).
 func moduleRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	dir, err := charttest.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
+	return dir
 }
 
 // fluxSchemas is the schema set a cluster has before the repo is applied: the committed

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
@@ -39,7 +40,7 @@ func TestInClusterGitEndpoint(t *testing.T) {
 		t.Errorf("image %s, want %s", img, render.GitEndpointImage)
 	}
 	// A second stack up changes nothing, the endpoint included.
-	if r := h.must(t, append([]string{"stack", "up"}, h.kc()...)...); !contains(r.out, " 0 created, 0 configured,") {
+	if r := h.must(t, append([]string{"stack", "up"}, h.kc()...)...); !strings.Contains(r.out, " 0 created, 0 configured,") {
 		t.Errorf("a second stack up changed objects: %s", r.out)
 	}
 }

@@ -301,5 +301,3 @@ func (h *harness) waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -201,11 +201,16 @@ func finish(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w cmdutil.Wai
 			return fmt.Errorf("%s: %w", msg, err)
 		}
 	}
-	head, err := f.OpenHead()
+	// The engine to follow is the one of the commit waited for.
+	snap, err := r.Snapshot(commit)
 	if err != nil {
 		return fmt.Errorf("%s: %w", msg, err)
 	}
-	if err := f.WaitRelease(ctx, w, head.Settings, commit.String(), name, gone); err != nil {
+	st, err := stackrepo.Settings(snap)
+	if err != nil {
+		return fmt.Errorf("%s: %w", msg, err)
+	}
+	if err := f.WaitRelease(ctx, w, st, commit.String(), name, gone); err != nil {
 		return fmt.Errorf("%s: committed %s, but --wait: %w", msg, cmdutil.Short(commit), err)
 	}
 	return nil
