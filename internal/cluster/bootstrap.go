@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
@@ -144,12 +145,14 @@ func (c *Client) Bootstrap(ctx context.Context, objs *Objects, opts BootstrapOpt
 	}
 	if !opts.SkipDeploymentsWait {
 		var deps []*unstructured.Unstructured
+		var names []string
 		for _, o := range objs.Components {
 			if o.GetKind() == "Deployment" {
 				deps = append(deps, o)
+				names = append(names, o.GetName())
 			}
 		}
-		opts.progress("waiting for the Flux controllers and the git endpoint (%d Deployments) to be available", len(deps))
+		opts.progress("waiting for %d Deployments to be available: %s", len(deps), strings.Join(names, ", "))
 		if err := c.rm.Wait(deps, ssa.WaitOptions{Interval: time.Second, Timeout: opts.Timeout}); err != nil {
 			return res, fmt.Errorf("the Flux controllers or the git endpoint are not available (kubectl get deploy,pods -A; for the git endpoint's image, see `make git-image`): %w", err)
 		}

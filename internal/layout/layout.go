@@ -4,6 +4,7 @@ package layout
 
 import (
 	"path"
+	"strings"
 
 	"github.com/obol/obol/api/v1alpha1"
 )
@@ -33,3 +34,18 @@ func OfferPath(t v1alpha1.OfferType, name string) string {
 
 // ClusterDir is the reconciler wiring of a stack: clusters/<stack>.
 func ClusterDir(stack string) string { return path.Join("clusters", stack) }
+
+// Unit is the part of the repo a path belongs to for conflict detection between writers: the
+// slice directory for a path inside one (offer is then the offer's name), else the path itself.
+// Two writers conflict only when they change the same unit.
+func Unit(p string) (unit, offer string) {
+	for _, t := range Kinds {
+		rest, ok := strings.CutPrefix(p, KindDir(t)+"/")
+		if !ok {
+			continue
+		}
+		name, _, _ := strings.Cut(rest, "/")
+		return SliceDir(t, name), name
+	}
+	return p, ""
+}

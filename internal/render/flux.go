@@ -9,6 +9,7 @@ import (
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/fluxcd/pkg/apis/kustomize"
+	"github.com/fluxcd/pkg/apis/meta"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -65,6 +66,9 @@ func fluxWiring(assets fs.FS, st *settings.Stack) (Files, error) {
 			Interval:  sourceInterval,
 			Timeout:   &metav1.Duration{Duration: time.Minute},
 		},
+	}
+	if st.Spec.GitSecret != "" {
+		repo.Spec.SecretRef = &meta.LocalObjectReference{Name: st.Spec.GitSecret}
 	}
 	root := kustomization(FluxSource, "./"+dir, nil, false)
 	sync, err := manifests(Header, repo, root)

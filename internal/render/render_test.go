@@ -220,3 +220,24 @@ func TestGitEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// A stack on a shared remote that needs credentials points its GitRepository at the Secret
+// stack up creates; one that needs none has no secretRef.
+func TestGitRepositorySecretRef(t *testing.T) {
+	for secret, want := range map[string]string{"": "", settings.DefaultGitSecret: "secretRef:\n    name: " + settings.DefaultGitSecret} {
+		st := settings.New("dev")
+		st.Spec.GitURL, st.Spec.GitSecret = "https://git.example.com/team/stack.git", secret
+		st.Default()
+		if err := st.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		files, err := render.Stack(obol.Assets(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sync := string(files["clusters/dev/flux-system/gotk-sync.yaml"])
+		if got := strings.Contains(sync, "secretRef:"); got != (want != "") || want != "" && !strings.Contains(sync, want) {
+			t.Errorf("gitSecret %q: gotk-sync.yaml:\n%s", secret, sync)
+		}
+	}
+}

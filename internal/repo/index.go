@@ -76,7 +76,7 @@ var forceGoGitIndex = false // tests and benchmarks: exercise the go-git codec p
 func lockIndex(gitDir string, notes *[]string) (*indexFile, error) {
 	x := &indexFile{path: filepath.Join(gitDir, "index")}
 	x.lockPath = x.path + ".lock"
-	lk, err := createGitLock(x.lockPath, notes)
+	lk, err := createGitLock(gitDir, x.lockPath, notes)
 	if err != nil {
 		return nil, fmt.Errorf("lock index: %w", err)
 	}

@@ -81,6 +81,7 @@ func (r *Repo) Recover(ctx context.Context) ([]string, error) {
 
 // recoverLocked runs under the repository lock.
 func (r *Repo) recoverLocked(notes *[]string) error {
+	removeOwnLocks(r.gitDir, notes)
 	data, err := os.ReadFile(r.journalPath())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

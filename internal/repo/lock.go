@@ -75,6 +75,9 @@ func (l *repoLock) release() {
 	if l == nil || l.f == nil {
 		return
 	}
+	// Every git lock file this holder created is gone by now: forget them (a killed holder
+	// never gets here, and the next one removes what it left).
+	_ = os.Remove(filepath.Join(filepath.Dir(l.f.Name()), ownLocksName))
 	// Best effort: closing the file drops the flock whatever these return.
 	_ = l.f.Truncate(0)
 	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)

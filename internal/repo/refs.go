@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -138,7 +139,7 @@ func (r *Repo) lockRef(name string, notes *[]string) (*refLock, error) {
 	if err := os.MkdirAll(filepath.Dir(l.refPath), 0o777); err != nil {
 		return nil, fmt.Errorf("update %s: %w", name, err)
 	}
-	f, err := createGitLock(l.lockPath, notes)
+	f, err := createGitLock(r.gitDir, l.lockPath, notes)
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", name, err)
 	}
@@ -191,15 +192,17 @@ func (r *Repo) commitRef(l *refLock, u refUpdate) error {
 	return nil
 }
 
-// createGitLock creates a git-style lock file. An existing lock older than
+// createGitLock creates a git-style lock file and records it as obol's (see
+// recordOwnLock). An existing lock older than
 // staleGitLock was left by a killed process (obol holds its flock, so no obol
 // process owns it) and is removed with a note; a fresh one belongs to a
 // running git command, so wait briefly for it to go away.
-func createGitLock(lockPath string, notes *[]string) (*os.File, error) {
+func createGitLock(gitDir, lockPath string, notes *[]string) (*os.File, error) {
 	deadline := time.Now().Add(gitLockWait)
 	for {
 		f, err := os.OpenFile(lockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 		if err == nil {
+			recordOwnLock(gitDir, lockPath, f)
 			return f, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -277,4 +280,59 @@ func (r *Repo) logAllRefUpdates() bool {
 func oneLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(s)
+}
+
+// ownLocksName lists the git lock files obol created, with their device and
+// inode. Every obol writer holds the repository flock, so when the next one
+// takes it, a listed lock file that is still the very file recorded was left
+// by a killed obol and is removed at once, instead of looking like a running
+// git command's lock until it is staleGitLock old.
+const ownLocksName = "obol-locks"
+
+func recordOwnLock(gitDir, lockPath string, f *os.File) {
+	fi, err := f.Stat()
+	if err != nil {
+		return
+	}
+	id := fileIDOf(fi)
+	rel, err := filepath.Rel(gitDir, lockPath)
+	if err != nil || strings.ContainsAny(rel, "\n") {
+		return
+	}
+	lf, err := os.OpenFile(filepath.Join(gitDir, ownLocksName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o666)
+	if err != nil {
+		return // without a record, a lock left behind is only cleared once stale
+	}
+	fmt.Fprintf(lf, "%d %d %s\n", id.Dev, id.Ino, filepath.ToSlash(rel))
+	lf.Close()
+}
+
+// removeOwnLocks runs under the repository flock: it removes the lock files a
+// killed obol left (still the recorded file) and clears the list.
+func removeOwnLocks(gitDir string, notes *[]string) {
+	p := filepath.Join(gitDir, ownLocksName)
+	data, err := os.ReadFile(p)
+	if err != nil || len(data) == 0 {
+		return
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.SplitN(line, " ", 3)
+		if len(f) != 3 || !fs.ValidPath(f[2]) {
+			continue
+		}
+		dev, err1 := strconv.ParseUint(f[0], 10, 64)
+		ino, err2 := strconv.ParseUint(f[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		lock := filepath.Join(gitDir, filepath.FromSlash(f[2]))
+		fi, err := os.Lstat(lock)
+		if err != nil || fileIDOf(fi) != (fileID{Dev: dev, Ino: ino}) {
+			continue
+		}
+		if os.Remove(lock) == nil {
+			*notes = append(*notes, fmt.Sprintf("removed %s, left by a killed obol", f[2]))
+		}
+	}
+	_ = os.Remove(p)
 }

@@ -56,7 +56,14 @@ type StackSpec struct {
 	// GitURL is the URL the reconciler fetches the repo from: the in-cluster git endpoint by
 	// default, or the team's shared remote.
 	GitURL string `json:"gitURL"`
+	// GitSecret names the Secret, in the reconciler's namespace, holding its read-only
+	// credentials for GitURL (a token or a deploy key). `obol stack up` creates it from files
+	// the user gives; it is never in git. Empty: the URL needs none.
+	GitSecret string `json:"gitSecret,omitempty"`
 }
+
+// DefaultGitSecret is the credentials Secret a stack on a shared remote uses.
+const DefaultGitSecret = "obol-git-credentials"
 
 // New returns the settings of a stack called name, with defaults filled in.
 func New(name string) *Stack {
@@ -93,6 +100,11 @@ func (s *Stack) Validate() error {
 	}
 	if msgs := validation.IsDNS1123Subdomain(strings.ReplaceAll(s.Spec.Branch, "/", "-")); len(msgs) > 0 || strings.Contains(s.Spec.Branch, "..") {
 		errs = append(errs, fmt.Errorf("spec.branch %q is not a usable branch name: use e.g. main", s.Spec.Branch))
+	}
+	if s.Spec.GitSecret != "" {
+		if msgs := validation.IsDNS1123Subdomain(s.Spec.GitSecret); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("spec.gitSecret %q is not a Secret name (%s): use e.g. %s", s.Spec.GitSecret, strings.Join(msgs, "; "), DefaultGitSecret))
+		}
 	}
 	u, err := url.Parse(s.Spec.GitURL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ssh") {

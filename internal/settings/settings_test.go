@@ -60,3 +60,12 @@ func TestDecodeIsStrict(t *testing.T) {
 		}
 	}
 }
+
+func TestGitSecretValidated(t *testing.T) {
+	s := New("dev")
+	s.Spec.GitSecret = "Not_A_Name"
+	err := s.Validate()
+	if err == nil || !strings.Contains(err.Error(), "spec.gitSecret") || !strings.Contains(err.Error(), "Not_A_Name") {
+		t.Fatalf("Validate() = %v, want an error naming spec.gitSecret and the value", err)
+	}
+}

@@ -14,12 +14,19 @@ import (
 type WriteFlags struct {
 	DryRun bool
 	Author string
+	// NoPush keeps the commit local on a stack with a shared remote (`obol sync` pushes it later).
+	NoPush bool
+	Remote RemoteFlags
+	// pulled: Pull already brought the repo up to date for this write.
+	pulled, shared bool
 }
 
-// AddWriteFlags adds --dry-run and --author.
+// AddWriteFlags adds --dry-run, --author, --no-push and the remote's authentication flags.
 func AddWriteFlags(cmd *cobra.Command, w *WriteFlags) {
 	cmd.Flags().BoolVar(&w.DryRun, "dry-run", false, "print the diff this would commit and write nothing (exit 0: no change, 1: change, 2: error)")
 	cmd.Flags().StringVar(&w.Author, "author", "", `commit author as "Name <email>" (default: from git config)`)
+	cmd.Flags().BoolVar(&w.NoPush, "no-push", false, "on a stack with a shared remote, commit locally only (`obol sync` pushes later)")
+	AddRemoteFlags(cmd, &w.Remote)
 }
 
 // BuildFunc computes a change from the branch head. It runs under the repo lock and again if
@@ -27,8 +34,10 @@ func AddWriteFlags(cmd *cobra.Command, w *WriteFlags) {
 type BuildFunc func(head fs.FS) ([]repo.Change, error)
 
 // Commit runs the one write path of obol: build the change on the current head, commit it
-// (or, on a dry run, print its diff), and report. It returns ErrDiff on a dry run that would
-// change something.
+// (or, on a dry run, print its diff), and report. On a stack with a shared remote it then
+// pushes (unless --no-push): fetch, rebuild on the remote head, push, retry on a lost race;
+// Result.Commit is then the commit the remote holds. If the push fails the commit stays
+// local and the error says so. It returns ErrDiff on a dry run that would change something.
 func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, message string, build BuildFunc) (repo.Result, error) {
 	author := repo.DefaultAuthor(r)
 	// The Factory's environment wins, so tests and embedders control identity without
@@ -47,6 +56,10 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 		author = a
 	}
 	author.When = f.Now()
+	if err := f.Pull(ctx, r, &w); err != nil {
+		return repo.Result{}, err
+	}
+	shared := w.shared
 	res, err := r.Commit(ctx, repo.CommitRequest{
 		Message: message,
 		Author:  author,
@@ -61,8 +74,43 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 		if len(res.Changed) > 0 {
 			return res, ErrDiff
 		}
+		return res, nil
 	}
+	if !shared {
+		return res, nil
+	}
+	u, _, _ := r.Upstream()
+	rep, _, err := f.Sync(ctx, r, SyncOptions{Remote: w.Remote, Push: true, Who: author})
+	if err != nil {
+		if res.Commit.IsZero() {
+			return res, fmt.Errorf("push: %w", err)
+		}
+		return res, fmt.Errorf("committed %s locally, but %w", Short(res.Commit), err)
+	}
+	for _, rb := range rep.Rebuilt {
+		if rb.Old == res.Commit {
+			res.Commit = rb.New // zero: the remote already had this change
+		}
+	}
+	ReportSync(f.IO.ErrOut, u, rep, false)
 	return res, nil
+}
+
+// Pull brings a stack with a shared remote up to date before a write (fetch, and rebuild any
+// unpushed commits on the remote head), so the change is built on what the team has pushed and
+// only writes that really race can conflict. Offline it fails and nothing is written
+// (--no-push commits anyway). Commit pulls itself; a command that must read the head before
+// it can even name its commit calls Pull first.
+func (f *Factory) Pull(ctx context.Context, r *repo.Repo, w *WriteFlags) error {
+	if w.pulled || w.DryRun || w.NoPush {
+		return nil
+	}
+	_, shared, err := f.Sync(ctx, r, SyncOptions{Remote: w.Remote})
+	if err != nil {
+		return fmt.Errorf("bring the stack up to date with its remote first (or commit locally with --no-push): %w", err)
+	}
+	w.pulled, w.shared = true, shared
+	return nil
 }
 
 // Short abbreviates a commit hash for humans.

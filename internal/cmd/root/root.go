@@ -10,9 +10,12 @@ import (
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	gatewaycmd "github.com/obol/obol/internal/cmd/gateway"
 	"github.com/obol/obol/internal/cmd/importcmd"
+	"github.com/obol/obol/internal/cmd/logcmd"
 	rendercmd "github.com/obol/obol/internal/cmd/render"
+	"github.com/obol/obol/internal/cmd/rollback"
 	"github.com/obol/obol/internal/cmd/sell"
 	"github.com/obol/obol/internal/cmd/stack"
+	"github.com/obol/obol/internal/cmd/synccmd"
 	validatecmd "github.com/obol/obol/internal/cmd/validate"
 )
 
@@ -47,6 +50,9 @@ obol validate`),
 	cmd.AddCommand(validatecmd.NewCmdValidate(f, nil))
 	cmd.AddCommand(gatewaycmd.NewCmdGateway(f))
 	cmd.AddCommand(importcmd.NewCmdImport(f, nil))
+	cmd.AddCommand(synccmd.NewCmdSync(f, nil))
+	cmd.AddCommand(logcmd.NewCmdLog(f, nil))
+	cmd.AddCommand(rollback.NewCmdRollback(f, nil))
 	return cmd
 }
 

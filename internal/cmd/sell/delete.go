@@ -46,7 +46,7 @@ func RunDelete(ctx context.Context, opts *DeleteOptions) error {
 	if err := opts.Wait.Check(opts.Write); err != nil {
 		return err
 	}
-	r, offerType, msg, err := openExisting(f, opts.Name, "delete")
+	r, offerType, msg, err := openExisting(ctx, f, &opts.Write, opts.Name, "delete")
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 	if err := opts.Wait.Check(opts.Write); err != nil {
 		return err
 	}
-	r, offerType, msg, err := openExisting(f, opts.Name, "update")
+	r, offerType, msg, err := openExisting(ctx, f, &opts.Write, opts.Name, "update")
 	if err != nil {
 		return err
 	}
@@ -91,9 +91,17 @@ func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 
 // openExisting opens the repo for a change to an existing offer and names the commit,
 // "sell <type> <name>: <verb>".
-func openExisting(f *cmdutil.Factory, name, verb string) (*repo.Repo, v1alpha1.OfferType, string, error) {
+func openExisting(ctx context.Context, f *cmdutil.Factory, w *cmdutil.WriteFlags, name, verb string) (*repo.Repo, v1alpha1.OfferType, string, error) {
 	if err := checkName(name); err != nil {
 		return nil, "", "", err
+	}
+	// On a shared stack the offer may have been created or changed by a teammate: pull first.
+	r, err := f.OpenRepo()
+	if err != nil {
+		return nil, "", "", err
+	}
+	if err := f.Pull(ctx, r, w); err != nil {
+		return nil, "", "", fmt.Errorf("sell %s %s: %w", verb, name, err)
 	}
 	head, err := f.OpenHead()
 	if err != nil {

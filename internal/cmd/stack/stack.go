@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/gitremote"
 	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/repo"
 	"github.com/obol/obol/internal/settings"
@@ -25,6 +26,7 @@ func NewCmdStack(f *cmdutil.Factory) *cobra.Command {
 		Short: "Create and run the stack: the repo and the cluster that follows it",
 	}
 	cmd.AddCommand(newCmdInit(f, nil))
+	cmd.AddCommand(newCmdJoin(f, nil))
 	cmd.AddCommand(newCmdUp(f, nil))
 	cmd.AddCommand(newCmdStatus(f, nil))
 	cmd.AddCommand(newCmdDown(f, nil))
@@ -40,7 +42,12 @@ type InitOptions struct {
 	GitURL  string
 	Engine  string
 	Bare    bool
-	Write   cmdutil.WriteFlags
+	// Remote is the team's shared remote: the repo is pushed there and the reconciler watches it.
+	Remote string
+	// Public: the reconciler needs no credentials for the remote.
+	Public    bool
+	Write     cmdutil.WriteFlags
+	gitURLSet bool
 }
 
 func newCmdInit(f *cmdutil.Factory, runF func(context.Context, *InitOptions) error) *cobra.Command {
@@ -54,8 +61,10 @@ wiring under clusters/<stack>/, the infrastructure, and an empty applications/ f
 The repo goes to --repo, else $OBOL_REPO, else $XDG_DATA_HOME/obol/stack.`,
 		Example: cmdutil.Examples(`obol stack init --stack dev
 obol stack init --stack dev --repo ./stack
-obol stack init --stack prod --git-url https://git.example.com/team/stack.git`),
+obol stack init --stack prod --remote git@github.com:team/stack.git
+obol stack init --stack prod --remote https://git.example.com/team/stack.git --token-file ~/.obol-token`),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.gitURLSet = cmd.Flags().Changed("git-url")
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -67,6 +76,8 @@ obol stack init --stack prod --git-url https://git.example.com/team/stack.git`),
 	cmd.Flags().StringVar(&opts.GitURL, "git-url", settings.DefaultGitURL, "URL the reconciler fetches the repo from")
 	cmd.Flags().StringVar(&opts.Engine, "engine", string(settings.EngineFlux), "reconciler: flux or argocd (the same slices; the wiring under clusters/<stack>/ differs)")
 	cmd.Flags().BoolVar(&opts.Bare, "bare", false, "create a bare repo (no work tree)")
+	cmd.Flags().StringVar(&opts.Remote, "remote", "", "the team's shared remote (an empty repository): obol pushes there and the reconciler watches it")
+	cmd.Flags().BoolVar(&opts.Public, "public", false, "with --remote: the reconciler can read the remote without credentials")
 	cmdutil.AddWriteFlags(cmd, &opts.Write)
 	_ = cmd.RegisterFlagCompletionFunc("engine", cobra.FixedCompletions([]string{"flux", "argocd"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -78,9 +89,33 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 	f := opts.Factory
 	st := settings.New(opts.Stack)
 	st.Spec.Branch, st.Spec.GitURL, st.Spec.Engine = opts.Branch, opts.GitURL, settings.Engine(opts.Engine)
+	if opts.Remote != "" {
+		if !opts.gitURLSet {
+			u, err := ReconcilerURL(opts.Remote)
+			if err != nil {
+				return fmt.Errorf("stack init: --remote: %w", err)
+			}
+			st.Spec.GitURL = u
+		}
+		if !opts.Public && !render.InClusterGitEndpoint(st.Spec.GitURL) {
+			st.Spec.GitSecret = settings.DefaultGitSecret
+		}
+	}
 	st.Default()
 	if err := st.Validate(); err != nil {
 		return fmt.Errorf("stack init: %w", err)
+	}
+	var upstream repo.Upstream
+	if opts.Remote != "" && !opts.Write.DryRun {
+		// A stack is pushed to an empty branch only: an existing one is joined, never overwritten.
+		upstream = repo.Upstream{Remote: "origin", URL: opts.Remote, Branch: st.Spec.Branch}
+		h, err := gitremote.Head(ctx, f.Remote(opts.Remote, opts.Write.Remote), st.Spec.Branch)
+		if err != nil {
+			return fmt.Errorf("stack init: --remote %s: %w", gitremote.Redact(opts.Remote), err)
+		}
+		if !h.IsZero() {
+			return fmt.Errorf("stack init: --remote %s already has branch %s (at %s): work on it with `obol stack join %s`", gitremote.Redact(opts.Remote), st.Spec.Branch, cmdutil.Short(h), gitremote.Redact(opts.Remote))
+		}
 	}
 	files, err := render.Stack(f.Assets, st)
 	if err != nil {
@@ -96,37 +131,28 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 	if err != nil {
 		return err
 	}
-	ents, err := os.ReadDir(dir)
-	existed := err == nil
-	switch {
-	case existed && len(ents) > 0:
-		return fmt.Errorf("stack init: %s already exists and is not empty: pick another --repo, or use the stack that is there", dir)
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("stack init: %w", err)
+	if err := checkEmptyDir(dir); err != nil {
+		return fmt.Errorf("stack init: %w, or use the stack that is there", err)
 	}
+	cleanup := cleanupFunc(dir)
 	if opts.Write.DryRun {
 		// Make the first commit in a throwaway repo: its diff is the whole stack.
 		tmp, err := os.MkdirTemp("", "obol-init-")
 		if err != nil {
 			return err
 		}
-		dir, existed = tmp, false
-	}
-	// Nothing of a failed init is worth keeping; an empty directory the user made stays.
-	cleanup := func() {
-		if existed {
-			ents, _ := os.ReadDir(dir)
-			for _, e := range ents {
-				_ = os.RemoveAll(filepath.Join(dir, e.Name()))
-			}
-			return
-		}
-		_ = os.RemoveAll(dir)
+		dir, cleanup = tmp, func() { _ = os.RemoveAll(tmp) }
 	}
 	r, err := repo.Init(dir, repo.InitOptions{Branch: st.Spec.Branch, Bare: opts.Bare})
 	if err != nil {
 		cleanup()
 		return fmt.Errorf("stack init: %w", err)
+	}
+	if upstream.URL != "" {
+		if err := r.SetUpstream(upstream); err != nil {
+			cleanup()
+			return fmt.Errorf("stack init: %w", err)
+		}
 	}
 	msg := "stack init: " + st.Metadata.Name
 	res, err := f.Commit(ctx, r, opts.Write, msg, func(fs.FS) ([]repo.Change, error) {
@@ -136,7 +162,7 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 		}
 		return changes, nil
 	})
-	if opts.Write.DryRun || err != nil {
+	if opts.Write.DryRun || err != nil && res.Commit.IsZero() {
 		cleanup()
 	}
 	if err != nil {
@@ -146,6 +172,42 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 		return fmt.Errorf("stack init: %w", err)
 	}
 	fmt.Fprintf(f.IO.Out, "Created stack %s in %s (commit %s)\n", st.Metadata.Name, dir, cmdutil.Short(res.Commit))
+	if upstream.URL != "" {
+		fmt.Fprintf(f.IO.Out, "Shared remote: %s (branch %s); the reconciler fetches %s\n", gitremote.Redact(upstream.URL), upstream.Branch, gitremote.Redact(st.Spec.GitURL))
+		if st.Spec.GitSecret != "" {
+			fmt.Fprintf(f.IO.Out, "Give the cluster read access: obol stack up --git-token-file FILE (or --git-ssh-key FILE)\n")
+		}
+	}
 	fmt.Fprintf(f.IO.Out, "Next: obol sell http NAME ... or obol sell inference NAME ...\n")
 	return nil
+}
+
+// checkEmptyDir refuses a repo directory that exists with something in it: init and join never
+// touch an existing repo.
+func checkEmptyDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	switch {
+	case err == nil && len(ents) > 0:
+		return fmt.Errorf("%s already exists and is not empty: pick another --repo", dir)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	return nil
+}
+
+// cleanupFunc undoes a failed init or join in dir: nothing of it is worth keeping, and an
+// empty directory the user made stays.
+func cleanupFunc(dir string) func() {
+	_, err := os.Stat(dir)
+	existed := err == nil
+	return func() {
+		if existed {
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+			return
+		}
+		_ = os.RemoveAll(dir)
+	}
 }

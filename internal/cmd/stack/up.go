@@ -1,16 +1,22 @@
 package stack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/obol/obol/internal/argocd"
 	"github.com/obol/obol/internal/cluster"
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/gitremote"
 	"github.com/obol/obol/internal/render"
+	"github.com/obol/obol/internal/settings"
 )
 
 // UpOptions are `obol stack up`.
@@ -23,6 +29,12 @@ type UpOptions struct {
 	// SkipControllersWait does not wait for the Flux Deployments: for clusters whose Flux
 	// controllers run outside the cluster (the end-to-end harness).
 	SkipControllersWait bool
+	Creds               CredentialFlags
+}
+
+// CredentialFlags give the reconciler read-only access to a shared remote.
+type CredentialFlags struct {
+	TokenFile, Username, SSHKey, KnownHosts string
 }
 
 func newCmdUp(f *cmdutil.Factory, runF func(context.Context, *UpOptions) error) *cobra.Command {
@@ -55,6 +67,14 @@ obol stack up --git-url http://127.0.0.1:8080/stack.git --skip-controllers-wait`
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait until the root Kustomizations are Ready at the repo's head")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long to wait for the controllers and, with --wait, for the head to be applied")
 	cmd.Flags().BoolVar(&opts.SkipControllersWait, "skip-controllers-wait", false, "do not wait for the Flux Deployments (controllers that run outside the cluster)")
+	cmd.Flags().StringVar(&opts.Creds.TokenFile, "git-token-file", "", "file holding a read-only token for the shared remote: stored as the reconciler's credentials Secret, never in git")
+	cmd.Flags().StringVar(&opts.Creds.Username, "git-username", "git", "username sent with --git-token-file")
+	cmd.Flags().StringVar(&opts.Creds.SSHKey, "git-ssh-key", "", "read-only deploy key (private key file) for an ssh:// remote: stored as the reconciler's credentials Secret")
+	cmd.Flags().StringVar(&opts.Creds.KnownHosts, "git-known-hosts", "", "known_hosts file with the remote's host key, for --git-ssh-key (default ~/.ssh/known_hosts)")
+	for _, n := range []string{"git-token-file", "git-ssh-key", "git-known-hosts"} {
+		_ = cmd.MarkFlagFilename(n)
+	}
+	cmd.MarkFlagsMutuallyExclusive("git-token-file", "git-ssh-key")
 	return cmd
 }
 
@@ -86,6 +106,14 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 	}
 	fmt.Fprintf(f.IO.ErrOut, "Stack %s at %s -> context %s (%s)\n", st.Name, cluster.ShortRevision(st.Commit), cl.Context, cl.REST.Host)
 	start := time.Now()
+	if st.Argo != nil {
+		if err := cl.ArgoInstalled(ctx); err != nil {
+			return fmt.Errorf("stack up: %w", err)
+		}
+	}
+	if err := ensureCredentials(ctx, opts, cl, st); err != nil {
+		return fmt.Errorf("stack up: %w", err)
+	}
 	if st.Argo != nil {
 		return runUpArgo(ctx, opts, cl, st, progress, start)
 	}
@@ -138,5 +166,66 @@ func runUpArgo(ctx context.Context, opts *UpOptions, cl *cluster.Client, st *sta
 		return fmt.Errorf("stack up: %w", err)
 	}
 	fmt.Fprintf(f.IO.Out, "Ready: Application %s Synced and Healthy at %s (%.1fs)\n", root, cluster.ShortRevision(st.Commit), time.Since(start).Seconds())
+	return nil
+}
+
+// ensureCredentials creates the reconciler's credentials Secret from the --git-* files, or
+// checks that it exists, before the reconciler is pointed at a remote that needs it.
+func ensureCredentials(ctx context.Context, opts *UpOptions, cl *cluster.Client, st *stackAtHead) error {
+	f, c := opts.Factory, opts.Creds
+	name := st.Settings.Spec.GitSecret
+	given := c.TokenFile != "" || c.SSHKey != ""
+	if name == "" {
+		if given {
+			return errors.New("--git-token-file/--git-ssh-key: obol.yaml spec.gitSecret is empty, so the reconciler reads the repo without credentials: set spec.gitSecret: " + settings.DefaultGitSecret + " and run `obol render`, or drop the flag")
+		}
+		return nil
+	}
+	argo := st.Argo != nil
+	ns := cluster.Namespace
+	if argo {
+		ns = argocd.Namespace
+	}
+	if !given {
+		ok, err := cl.SecretExists(ctx, ns, name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("the reconciler needs read access to %s and Secret %s/%s does not exist: pass --git-token-file FILE (a read-only token) or --git-ssh-key FILE (a deploy key)", gitremote.Redact(st.Settings.Spec.GitURL), ns, name)
+		}
+		return nil
+	}
+	var cred cluster.GitCredentials
+	kind := "token"
+	if c.TokenFile != "" {
+		tok, err := os.ReadFile(c.TokenFile)
+		if err != nil {
+			return fmt.Errorf("--git-token-file: %w", err)
+		}
+		cred.Username, cred.Password = c.Username, bytes.TrimSpace(tok)
+		if len(cred.Password) == 0 {
+			return fmt.Errorf("--git-token-file %s is empty: put the read-only token in it", c.TokenFile)
+		}
+	} else {
+		kind = "deploy key"
+		key, err := os.ReadFile(c.SSHKey)
+		if err != nil {
+			return fmt.Errorf("--git-ssh-key: %w", err)
+		}
+		cred.SSHKey = key
+		kh := c.KnownHosts
+		if kh == "" {
+			kh = filepath.Join(f.Getenv("HOME"), ".ssh", "known_hosts")
+		}
+		if cred.KnownHosts, err = os.ReadFile(kh); err != nil && !argo {
+			return fmt.Errorf("--git-known-hosts: the reconciler checks the remote's host key: %w (ssh-keyscan HOST > FILE makes one)", err)
+		}
+	}
+	s := cluster.GitCredentialsSecret(argo, name, st.Settings.Spec.GitURL, cred)
+	if err := cl.ApplyGitCredentials(ctx, s); err != nil {
+		return err
+	}
+	fmt.Fprintf(f.IO.ErrOut, "Credentials: Secret %s/%s (%s for %s)\n", s.Namespace, s.Name, kind, gitremote.Redact(st.Settings.Spec.GitURL))
 	return nil
 }

@@ -1,0 +1,119 @@
+package cmdutil
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/obol/obol/internal/gitremote"
+	"github.com/obol/obol/internal/gitsync"
+	"github.com/obol/obol/internal/layout"
+	"github.com/obol/obol/internal/repo"
+)
+
+// RemoteFlags say how to authenticate to the stack's shared remote. Secrets are read from
+// files or the environment, never from the command line, and never printed.
+type RemoteFlags struct {
+	TokenFile  string
+	SSHKey     string
+	KnownHosts string
+}
+
+// AddRemoteFlags adds --token-file, --ssh-key and --known-hosts.
+func AddRemoteFlags(cmd *cobra.Command, rf *RemoteFlags) {
+	cmd.Flags().StringVar(&rf.TokenFile, "token-file", "", "file holding an HTTPS token for the shared remote (default $OBOL_GIT_TOKEN, $OBOL_GIT_TOKEN_FILE, then git's credential helpers)")
+	cmd.Flags().StringVar(&rf.SSHKey, "ssh-key", "", "SSH private key for the shared remote (default $OBOL_SSH_KEY, then the ssh agent, then ~/.ssh/id_*)")
+	cmd.Flags().StringVar(&rf.KnownHosts, "known-hosts", "", "known_hosts file for the shared remote (default $SSH_KNOWN_HOSTS, then ~/.ssh/known_hosts)")
+	_ = cmd.MarkFlagFilename("token-file")
+	_ = cmd.MarkFlagFilename("ssh-key")
+	_ = cmd.MarkFlagFilename("known-hosts")
+}
+
+// Remote is the shared remote at url with the authentication the flags and environment give.
+func (f *Factory) Remote(url string, rf RemoteFlags) gitremote.Remote {
+	return gitremote.Remote{URL: url, Auth: gitremote.AuthOptions{
+		TokenFile:      rf.TokenFile,
+		SSHKeyFile:     rf.SSHKey,
+		KnownHostsFile: rf.KnownHosts,
+		Getenv:         f.Getenv,
+	}}
+}
+
+// SyncOptions are what a command asks of a sync beyond the repo's upstream.
+type SyncOptions struct {
+	Remote  RemoteFlags
+	Push    bool
+	Resolve gitsync.Resolve
+	Who     repo.Signature
+}
+
+// Sync fetches the repo's upstream, rebuilds local commits on it and (with Push) pushes,
+// telling the user about lost races on ErrOut. ok is false when the repo has no upstream.
+func (f *Factory) Sync(ctx context.Context, r *repo.Repo, o SyncOptions) (rep gitsync.Report, ok bool, err error) {
+	u, ok, err := r.Upstream()
+	if err != nil || !ok {
+		return rep, ok, err
+	}
+	if o.Who.Name == "" {
+		o.Who = repo.DefaultAuthor(r)
+	}
+	rep, err = gitsync.Sync(ctx, r, gitsync.Options{
+		Remote:   f.Remote(u.URL, o.Remote),
+		Upstream: u,
+		Who:      o.Who,
+		Unit:     func(p string) string { u, _ := layout.Unit(p); return u },
+		Push:     o.Push,
+		Resolve:  o.Resolve,
+		Progress: func(format string, args ...any) { fmt.Fprintf(f.IO.ErrOut, format+"\n", args...) },
+	})
+	return rep, true, err
+}
+
+// ReportSync tells the user what a sync moved, a line per step that did something; with
+// incoming, the commits that came in are listed under the fetch.
+func ReportSync(w io.Writer, u repo.Upstream, rep gitsync.Report, incoming bool) {
+	where := u.Remote + "/" + u.Branch
+	if n := len(rep.Incoming); n > 0 {
+		fmt.Fprintf(w, "Fetched %s from %s\n", plural(n, "commit"), where)
+		if incoming {
+			for _, c := range rep.Incoming {
+				fmt.Fprintf(w, "  %s  %-12s  %s\n", Short(c.Hash), c.Author.Name, c.Subject())
+			}
+		}
+	}
+	if n := len(rep.Rebuilt); n > 0 {
+		dropped := 0
+		for _, rb := range rep.Rebuilt {
+			if rb.New.IsZero() {
+				dropped++
+			}
+		}
+		fmt.Fprintf(w, "Rebuilt %s on %s", plural(n, "local commit"), where)
+		if dropped > 0 {
+			fmt.Fprintf(w, " (%d already there, dropped)", dropped)
+		}
+		fmt.Fprintln(w)
+	}
+	if n := len(rep.Pushed); n > 0 {
+		fmt.Fprintf(w, "Pushed %s to %s (%s)", plural(n, "commit"), where, Short(rep.Remote))
+		if rep.Attempts > 1 {
+			fmt.Fprintf(w, " after %d attempts", rep.Attempts)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+}
+
+// Plural is "1 commit", "2 commits".
+func Plural(n int, what string) string { return plural(n, what) }
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

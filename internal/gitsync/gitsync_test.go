@@ -1,0 +1,172 @@
+package gitsync
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/obol/obol/internal/gitremote"
+	"github.com/obol/obol/internal/gittest"
+	"github.com/obol/obol/internal/repo"
+)
+
+var (
+	alice = repo.Signature{Name: "Alice", Email: "alice@team.test"}
+	bob   = repo.Signature{Name: "Bob", Email: "bob@team.test"}
+)
+
+// firstDir is the unit of these tests: the top-level directory.
+func firstDir(p string) string { d, _, _ := strings.Cut(p, "/"); return d }
+
+type clone struct {
+	t   *testing.T
+	r   *repo.Repo
+	who repo.Signature
+	url string
+}
+
+func newClone(t *testing.T, url string, who repo.Signature) *clone {
+	t.Helper()
+	r, err := repo.Init(t.TempDir(), repo.InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetUpstream(repo.Upstream{Remote: "origin", URL: url, Branch: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	return &clone{t: t, r: r, who: who, url: url}
+}
+
+func (c *clone) commit(msg string, files map[string]string) plumbing.Hash {
+	c.t.Helper()
+	res, err := c.r.Commit(context.Background(), repo.CommitRequest{Message: msg, Author: c.who, Build: func(*repo.Snapshot) ([]repo.Change, error) {
+		var cs []repo.Change
+		for p, v := range files {
+			cs = append(cs, repo.Change{Path: p, Content: []byte(v)})
+		}
+		return cs, nil
+	}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return res.Commit
+}
+
+func (c *clone) sync(resolve Resolve) (Report, error) {
+	u, _, err := c.r.Upstream()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return Sync(context.Background(), c.r, Options{
+		Remote: gitremote.Remote{URL: c.url}, Upstream: u, Who: c.who, Unit: firstDir,
+		Push: true, Resolve: resolve, Backoff: time.Millisecond,
+	})
+}
+
+func (c *clone) mustSync() Report {
+	c.t.Helper()
+	rep, err := c.sync(Refuse)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return rep
+}
+
+func setup(t *testing.T) (bare string, a, b *clone) {
+	root := t.TempDir()
+	bare = gittest.InitBare(t, root, "stack.git", "main")
+	a = newClone(t, bare, alice)
+	a.commit("init", map[string]string{"base/file": "0\n"})
+	if rep := a.mustSync(); len(rep.Pushed) != 1 {
+		t.Fatalf("first push: %+v", rep)
+	}
+	b = newClone(t, bare, bob)
+	if rep := b.mustSync(); rep.Head.IsZero() || len(rep.Incoming) != 1 {
+		t.Fatalf("clone: %+v", rep)
+	}
+	return bare, a, b
+}
+
+func TestDisjointWritesAreRebuilt(t *testing.T) {
+	bare, a, b := setup(t)
+	a.commit("alice: weather", map[string]string{"weather/offer.yaml": "w\n"})
+	a.mustSync()
+	local := b.commit("bob: news", map[string]string{"news/offer.yaml": "n\n"})
+	rep := b.mustSync()
+	if len(rep.Rebuilt) != 1 || rep.Rebuilt[0].Old != local || rep.Rebuilt[0].New.IsZero() || len(rep.Pushed) != 1 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if log := gittest.Git(t, bare, nil, "log", "--format=%an %s", "main"); log != "Bob bob: news\nAlice alice: weather\nAlice init" {
+		t.Fatalf("remote history:\n%s", log)
+	}
+	if got := gittest.Git(t, b.r.Dir(), nil, "status", "--porcelain"); got != "" {
+		t.Fatalf("work tree after rebuild:\n%s", got)
+	}
+	if got := gittest.Git(t, b.r.Dir(), nil, "rev-parse", "origin/main"); got != rep.Head.String() {
+		t.Fatalf("origin/main = %s, want %s", got, rep.Head)
+	}
+	gittest.Fsck(t, b.r.Dir())
+	gittest.Fsck(t, bare)
+	// Alice fast-forwards.
+	if rep := a.mustSync(); len(rep.Incoming) != 1 || len(rep.Pushed) != 0 {
+		t.Fatalf("alice's sync: %+v", rep)
+	}
+}
+
+func TestSameUnitConflicts(t *testing.T) {
+	bare, a, b := setup(t)
+	a.commit("alice: weather 2", map[string]string{"base/file": "alice\n"})
+	a.mustSync()
+	remote := gittest.Git(t, bare, nil, "rev-parse", "main")
+	local := b.commit("bob: weather 3", map[string]string{"base/file": "bob\n"})
+	_, err := b.sync(Refuse)
+	var ce *ConflictError
+	if !errors.As(err, &ce) || ce.Unit != "base" || ce.Remote.Author.Name != "Alice" || ce.Local.Hash != local {
+		t.Fatalf("err = %v, want a conflict over base with Alice's commit", err)
+	}
+	if !strings.Contains(err.Error(), remote[:12]) || !strings.Contains(err.Error(), "Alice <alice@team.test>") {
+		t.Fatalf("the error does not name the other commit and author: %v", err)
+	}
+	if h, _ := b.r.Head(); h != local {
+		t.Fatal("the local commit was dropped")
+	}
+	if got := gittest.Git(t, bare, nil, "rev-parse", "main"); got != remote {
+		t.Fatal("the remote moved")
+	}
+	// ours: Bob's version on top.
+	rep, err := b.sync(Ours)
+	if err != nil || len(rep.Pushed) != 1 {
+		t.Fatalf("--resolve ours: %+v %v", rep, err)
+	}
+	if got := gittest.Git(t, bare, nil, "show", "main:base/file"); got != "bob" {
+		t.Fatalf("after ours the remote holds %q", got)
+	}
+	// theirs: Alice's next change wins over Bob's local one, which is dropped.
+	a.mustSync()
+	a.commit("alice again", map[string]string{"base/file": "alice2\n"})
+	a.mustSync()
+	b.commit("bob again", map[string]string{"base/file": "bob2\n"})
+	rep, err = b.sync(Theirs)
+	if err != nil || len(rep.Pushed) != 0 || len(rep.Rebuilt) != 1 || !rep.Rebuilt[0].New.IsZero() {
+		t.Fatalf("--resolve theirs: %+v %v", rep, err)
+	}
+	if h, _ := b.r.Head(); h.String() != gittest.Git(t, bare, nil, "rev-parse", "main") {
+		t.Fatal("after theirs Bob is not at the remote head")
+	}
+}
+
+// The same change made on both sides is no conflict: the local copy is dropped.
+func TestIdenticalChangeIsDropped(t *testing.T) {
+	_, a, b := setup(t)
+	a.commit("alice", map[string]string{"x/f": "same\n"})
+	a.mustSync()
+	b.commit("bob", map[string]string{"x/f": "same\n"})
+	rep := b.mustSync()
+	if len(rep.Rebuilt) != 1 || !rep.Rebuilt[0].New.IsZero() || len(rep.Pushed) != 0 {
+		t.Fatalf("report: %+v", rep)
+	}
+}
