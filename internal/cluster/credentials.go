@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/obol/obol/internal/argocd"
@@ -60,7 +61,8 @@ func (c *Client) ApplyGitCredentials(ctx context.Context, s *corev1.Secret) erro
 	if err := c.Kube.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create namespace %s: %w", s.Namespace, err)
 	}
-	if err := c.Kube.Patch(ctx, s, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	ac := corev1ac.Secret(s.Name, s.Namespace).WithLabels(s.Labels).WithType(s.Type).WithData(s.Data)
+	if err := c.Kube.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply Secret %s/%s: %w", s.Namespace, s.Name, err)
 	}
 	return nil

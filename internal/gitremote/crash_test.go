@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -236,7 +237,7 @@ func checkRepo(t *testing.T, work string) {
 	}
 	n := 0
 	err = it.ForEach(func(plumbing.EncodedObject) error { n++; return nil })
-	if err != nil && err != storer.ErrStop {
+	if err != nil && !errors.Is(err, storer.ErrStop) {
 		t.Fatalf("go-git cannot read the objects after %d: %v", n, err)
 	}
 }

@@ -245,7 +245,7 @@ func checkConnected(dir, name string, idx *idxfile.MemoryIndex, st *filesystem.S
 	defer it.Close()
 	for {
 		e, err := it.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {

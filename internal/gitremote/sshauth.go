@@ -251,7 +251,8 @@ func (a *sshAuth) checkHostKey(hostname string, remote net.Addr, key ssh.PublicK
 	case errors.As(err, &re):
 		err = fmt.Errorf("%w: the SSH host key of %s (%s) is revoked in %s:%d", ErrHostKey, a.hostPort(), got, re.Revoked.Filename, re.Revoked.Line)
 	default:
-		err = fmt.Errorf("%w: %s: %v", ErrHostKey, a.hostPort(), err)
+		// The cause's text only: no chain to anything but ErrHostKey (see errors.go).
+		err = fmt.Errorf("%w: %s: %s", ErrHostKey, a.hostPort(), err.Error())
 	}
 	a.mu.Lock()
 	a.hostKeyErr = err

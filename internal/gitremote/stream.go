@@ -125,7 +125,7 @@ func (s *streamSession) close() error {
 			_, _ = in.Write(flushPkt)
 			_ = in.Close()
 		} else {
-			<-s.inErr
+			<-s.inErr //nolint:errcheck // a failed write shows as the service's exit status
 		}
 		_, _ = io.Copy(io.Discard, s.out)
 		done <- s.p.wait()

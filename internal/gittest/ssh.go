@@ -253,14 +253,14 @@ func (s *SSHServer) acceptLoop(ln net.Listener, cfg *ssh.ServerConfig) {
 }
 
 func (s *SSHServer) handleConn(c net.Conn, cfg *ssh.ServerConfig) {
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	sconn, chans, reqs, err := ssh.NewServerConn(c, cfg)
 	if err != nil {
 		s.log.Logf("handshake from %s: %v", c.RemoteAddr(), err)
 		return
 	}
 	defer sconn.Close()
-	c.SetDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -268,7 +268,7 @@ func (s *SSHServer) handleConn(c net.Conn, cfg *ssh.ServerConfig) {
 	}()
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
-			nc.Reject(ssh.UnknownChannelType, "only session channels are supported")
+			_ = nc.Reject(ssh.UnknownChannelType, "only session channels are supported")
 			continue
 		}
 		ch, creqs, err := nc.Accept()
@@ -300,21 +300,21 @@ func (s *SSHServer) handleSession(user string, ch ssh.Channel, reqs <-chan *ssh.
 			if ok {
 				gitProtocol = p.Value
 			}
-			req.Reply(ok, nil)
+			_ = req.Reply(ok, nil)
 		case "exec", "shell":
 			var p struct{ Command string }
 			if req.Type == "exec" && ssh.Unmarshal(req.Payload, &p) != nil {
-				req.Reply(false, nil)
+				_ = req.Reply(false, nil)
 				continue
 			}
-			req.Reply(true, nil)
+			_ = req.Reply(true, nil)
 			// Keep servicing (and refusing) requests while git runs, or
 			// the connection stalls.
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
 				for r := range reqs {
-					r.Reply(false, nil)
+					_ = r.Reply(false, nil)
 				}
 			}()
 			var status int
@@ -323,14 +323,14 @@ func (s *SSHServer) handleSession(user string, ch ssh.Channel, reqs <-chan *ssh.
 			} else {
 				status = s.exec(user, ch, p.Command, gitProtocol)
 			}
-			ch.CloseWrite()
+			_ = ch.CloseWrite()
 			// sshd order: EOF, exit-status, close.
 			// This fails harmlessly when the client already closed the
 			// channel (go-git does so once it has what it needs).
-			ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(status)}))
+			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(status)}))
 			return
 		default: // pty-req, subsystem, x11-req, ...
-			req.Reply(false, nil)
+			_ = req.Reply(false, nil)
 		}
 	}
 }
@@ -399,7 +399,7 @@ func (s *SSHServer) exec(user string, ch ssh.Channel, command, gitProtocol strin
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		io.Copy(stdin, ch)
+		_, _ = io.Copy(stdin, ch)
 		stdin.Close()
 	}()
 	err = cmd.Wait()
