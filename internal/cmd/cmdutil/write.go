@@ -25,7 +25,7 @@ type WriteFlags struct {
 func AddWriteFlags(cmd *cobra.Command, w *WriteFlags) {
 	cmd.Flags().BoolVar(&w.DryRun, "dry-run", false, "print the diff this would commit and write nothing (exit 0: no change, 1: change, 2: error)")
 	cmd.Flags().StringVar(&w.Author, "author", "", `commit author as "Name <email>" (default: from git config)`)
-	cmd.Flags().BoolVar(&w.NoPush, "no-push", false, "on a stack with a shared remote, commit locally only (`obol sync` pushes later)")
+	cmd.Flags().BoolVar(&w.NoPush, "no-push", false, "on a stack with a shared remote, commit locally only (obol sync pushes later)")
 	AddRemoteFlags(cmd, &w.Remote)
 }
 
