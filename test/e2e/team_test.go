@@ -63,6 +63,40 @@ func TestTeamRemoteStackUp(t *testing.T) {
 	if gr.Status.Artifact == nil || !strings.Contains(gr.Status.Artifact.Revision, head) {
 		t.Fatalf("the reconciler's artifact is %+v, want the remote head %s", gr.Status.Artifact, head)
 	}
-	// A second stack up with the same token changes nothing in git and keeps the Secret.
-	h.must(t, append(up, "--git-token-file", tokenFile, "--git-username", user)...)
+	// A second stack up with the same token keeps the Secret and changes nothing.
+	if r := h.must(t, append(up, "--git-token-file", tokenFile, "--git-username", user)...); !strings.Contains(r.out, " 0 created, 0 configured,") {
+		t.Errorf("a second stack up changed objects: %s", r.out)
+	}
+
+	// Rolling back the create is a delete, pushed and waited for until the release is gone.
+	r = h.must(t, append(append([]string{"rollback", "weather", "--token-file", tokenFile, "--wait", "--timeout", "3m"}, h.kc()...), repo...)...)
+	if !strings.Contains(r.out, "rollback weather: undo") {
+		t.Errorf("rollback output:\n%s", r.out)
+	}
+	if got := gittest.Git(t, bare, nil, "ls-tree", "--name-only", "main", "applications/sell-http/"); got != "" {
+		t.Errorf("the remote still has offers after the rollback: %s", got)
+	}
+}
+
+// TestTeamRemoteStackUpSSH: the same over SSH with a deploy key: source-controller reads the
+// remote with the key and known_hosts stack up stored as the Secret.
+func TestTeamRemoteStackUpSSH(t *testing.T) {
+	h := setup(t)
+	h.wipe(t)
+	root := t.TempDir()
+	gittest.InitBare(t, root, "stack.git", "main")
+	srv := gittest.StartSSH(t, root)
+	url := srv.RepoURL("stack.git")
+	repo := []string{"--repo", filepath.Join(t.TempDir(), "stack")}
+	keys := []string{"--ssh-key", srv.ClientKeyFile, "--known-hosts", srv.KnownHostsFile}
+	h.must(t, append(append([]string{"stack", "init", "--stack", "team", "--remote", url}, keys...), repo...)...)
+	up := append(append([]string{"stack", "up", "--timeout", "3m", "--wait", "--git-ssh-key", srv.ClientKeyFile, "--git-known-hosts", srv.KnownHostsFile}, h.kc()...), repo...)
+	h.must(t, up...)
+	var secret corev1.Secret
+	h.get(t, cluster.Namespace, settings.DefaultGitSecret, &secret)
+	if len(secret.Data["identity"]) == 0 || !strings.Contains(string(secret.Data["known_hosts"]), "127.0.0.1") {
+		t.Fatalf("deploy-key Secret has keys %v", secret.Data)
+	}
+	h.must(t, append(append(append([]string{"sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--port", "8080",
+		"--per-request", "0.001", "--pay-to", payTo, "--chain", "base-sepolia", "--wait", "--timeout", "3m"}, keys...), h.kc()...), repo...)...)
 }

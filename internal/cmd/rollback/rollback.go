@@ -9,11 +9,13 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/history"
 	"github.com/obol/obol/internal/repo"
+	"github.com/obol/obol/internal/stackrepo"
 )
 
 // Options are `obol rollback`.
@@ -21,6 +23,7 @@ type Options struct {
 	Factory *cmdutil.Factory
 	Target  string
 	Write   cmdutil.WriteFlags
+	Wait    cmdutil.WaitFlags
 }
 
 // NewCmdRollback returns `obol rollback`.
@@ -36,6 +39,7 @@ last change (a rollback of a create deletes the offer; rolling back again undoes
 With a commit (4 to 40 hex digits, from ` + "`obol log`" + `), every offer and file it changed goes
 back, unless one was changed again since: then that later commit is named, roll it back first.`,
 		Example: cmdutil.Examples(`obol rollback weather
+obol rollback weather --wait
 obol rollback 3f2a9c1e --dry-run`),
 		ValidArgsFunction: f.CompleteOffers,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -47,12 +51,16 @@ obol rollback 3f2a9c1e --dry-run`),
 		},
 	}
 	cmdutil.AddWriteFlags(cmd, &opts.Write)
+	cmdutil.AddWaitFlags(cmd, &opts.Wait)
 	return cmd
 }
 
 // Run builds the undo on the branch head (again, if another writer moved it) and commits it.
 func Run(ctx context.Context, opts *Options) error {
 	f := opts.Factory
+	if err := opts.Wait.Check(opts.Write); err != nil {
+		return err
+	}
 	r, err := f.OpenRepo()
 	if err != nil {
 		return err
@@ -94,6 +102,40 @@ func Run(ctx context.Context, opts *Options) error {
 		return nil
 	}
 	fmt.Fprintf(f.IO.Out, "%s (commit %s, %d files)\n", msg, cmdutil.Short(res.Commit), len(res.Changed))
+	if !opts.Wait.Wait {
+		return nil
+	}
+	return wait(ctx, f, r, opts.Wait, res.Commit)
+}
+
+// wait follows each offer the rollback changed until its release is Ready at the commit, or
+// gone when the rollback removed the offer.
+func wait(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w cmdutil.WaitFlags, commit plumbing.Hash) error {
+	snap, err := r.Snapshot(commit)
+	if err != nil {
+		return err
+	}
+	st, err := stackrepo.Settings(snap)
+	if err != nil {
+		return err
+	}
+	var offers []string
+	err = history.Walk(r, commit, func(e *history.Entry) (bool, error) {
+		offers = e.Offers
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, name := range offers {
+		_, found, err := stackrepo.Find(snap, name)
+		if err != nil {
+			return err
+		}
+		if err := f.WaitRelease(ctx, w, st, commit.String(), name, !found); err != nil {
+			return fmt.Errorf("rolled back in %s, but --wait: %w", cmdutil.Short(commit), err)
+		}
+	}
 	return nil
 }
 
