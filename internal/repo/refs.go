@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -200,9 +201,8 @@ func (r *Repo) commitRef(l *refLock, u refUpdate) error {
 func createGitLock(gitDir, lockPath string, notes *[]string) (*os.File, error) {
 	deadline := time.Now().Add(gitLockWait)
 	for {
-		f, err := os.OpenFile(lockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		f, err := createOwnedLock(gitDir, lockPath)
 		if err == nil {
-			recordOwnLock(gitDir, lockPath, f)
 			return f, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -282,33 +282,56 @@ func oneLine(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// ownLocksName lists the git lock files obol created, with their device and
+// ownLocksName lists the git lock files obol creates, with their device and
 // inode. Every obol writer holds the repository flock, so when the next one
 // takes it, a listed lock file that is still the very file recorded was left
 // by a killed obol and is removed at once, instead of looking like a running
 // git command's lock until it is staleGitLock old.
 const ownLocksName = "obol-locks"
 
-func recordOwnLock(gitDir, lockPath string, f *os.File) {
+// createOwnedLock creates lockPath so that a kill at any instant leaves either
+// no lock or a recorded one: the file is made under a private name, recorded,
+// then hard-linked to the lock name (atomic, and EEXIST when someone holds the
+// lock, like O_EXCL), and the private name dropped. The private name ends in
+// ".lock" so git never reads it as a ref.
+func createOwnedLock(gitDir, lockPath string) (*os.File, error) {
+	tmp := strings.TrimSuffix(lockPath, ".lock") + fmt.Sprintf(".obol-%d-%d.lock", os.Getpid(), rand.Uint64())
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	recordOwnLock(gitDir, lockPath, tmp, f)
+	err = os.Link(tmp, lockPath)
+	os.Remove(tmp)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func recordOwnLock(gitDir, lockPath, tmp string, f *os.File) {
 	fi, err := f.Stat()
 	if err != nil {
 		return
 	}
 	id := fileIDOf(fi)
-	rel, err := filepath.Rel(gitDir, lockPath)
-	if err != nil || strings.ContainsAny(rel, "\n") {
+	rel, err1 := filepath.Rel(gitDir, lockPath)
+	relTmp, err2 := filepath.Rel(gitDir, tmp)
+	if err1 != nil || err2 != nil || strings.ContainsAny(rel+relTmp, " \n") {
 		return
 	}
 	lf, err := os.OpenFile(filepath.Join(gitDir, ownLocksName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o666)
 	if err != nil {
 		return // without a record, a lock left behind is only cleared once stale
 	}
-	fmt.Fprintf(lf, "%d %d %s\n", id.Dev, id.Ino, filepath.ToSlash(rel))
+	fmt.Fprintf(lf, "%d %d %s %s\n", id.Dev, id.Ino, filepath.ToSlash(rel), filepath.ToSlash(relTmp))
 	lf.Close()
 }
 
 // removeOwnLocks runs under the repository flock: it removes the lock files a
-// killed obol left (still the recorded file) and clears the list.
+// killed obol left (still the recorded file), and their private names, and
+// clears the list.
 func removeOwnLocks(gitDir string, notes *[]string) {
 	p := filepath.Join(gitDir, ownLocksName)
 	data, err := os.ReadFile(p)
@@ -316,8 +339,8 @@ func removeOwnLocks(gitDir string, notes *[]string) {
 		return
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		f := strings.SplitN(line, " ", 3)
-		if len(f) != 3 || !fs.ValidPath(f[2]) {
+		f := strings.Fields(line)
+		if len(f) != 4 || !fs.ValidPath(f[2]) || !fs.ValidPath(f[3]) || !strings.HasSuffix(f[2], ".lock") || !strings.HasSuffix(f[3], ".lock") {
 			continue
 		}
 		dev, err1 := strconv.ParseUint(f[0], 10, 64)
@@ -325,6 +348,7 @@ func removeOwnLocks(gitDir string, notes *[]string) {
 		if err1 != nil || err2 != nil {
 			continue
 		}
+		os.Remove(filepath.Join(gitDir, filepath.FromSlash(f[3])))
 		lock := filepath.Join(gitDir, filepath.FromSlash(f[2]))
 		fi, err := os.Lstat(lock)
 		if err != nil || fileIDOf(fi) != (fileID{Dev: dev, Ino: ino}) {

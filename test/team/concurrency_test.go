@@ -158,34 +158,48 @@ func sliceFiles(t testing.TB, repoDir, rev, dir string) []string {
 
 // TestSIGKILL kills `obol sell` 200 times at random points, from the first file write to the
 // push, and checks after every kill that the clone is a valid repository whose branch holds
-// only whole slices; every tenth round a full sync must recover and go on.
+// only whole slices; every tenth round a full sync must recover and go on. Before each round a
+// teammate pushes from another clone, so every killed sell also has a pull to fast-forward
+// (a branch move with a work tree sync) on its way.
 func TestSIGKILL(t *testing.T) {
 	kills := 200
 	if testing.Short() {
 		kills = 40
 	}
-	bare, users := teamOf(t, 1)
-	u := users[0]
-	// A sell starts, pulls, commits, then pushes. Where the commit lands in time is measured
-	// on a calibration run (when the branch ref changes), and half the kills land around it
-	// (objects, journal, ref move, work tree sync), half from it to past the end (the push).
-	commitAt, span, name := calibrate(t, u)
-	from, to := max(commitAt-10*time.Millisecond, 0), span*6/5
-	want := sliceFiles(t, u.repo, "HEAD", "applications/sell-http/"+name)
+	bare, users := teamOf(t, 2)
 	rng := rand.New(rand.NewPCG(1, 2))
+	u, mate := users[0], users[1]
+	// A sell starts, pulls (a fast-forward over the teammate's commit), commits, then pushes.
+	// A quarter of the kills land anywhere in a whole sell's time; the others are triggered by
+	// what the sell does, seen as moves of its branch ref: within 2 ms after the pull's
+	// fast-forward (its work tree sync), within 2 ms after the commit (the commit's work tree
+	// sync), and anywhere from the commit to past the end (the push).
+	mate.must(sellArgs("mate-calibrate")...)
+	moves, span, name := calibrate(t, u)
+	commitAt := moves[len(moves)-1]
+	ref := filepath.Join(u.repo, ".git", "refs", "heads", "main")
+	want := sliceFiles(t, u.repo, "HEAD", "applications/sell-http/"+name)
 	// Where the kills landed, told by what moved: nothing, the local branch, or the remote too.
 	var before, local, pushed int
 	for i := range kills {
-		headBefore := gittest.Git(t, u.repo, nil, "rev-parse", "HEAD")
+		mate.must(sellArgs(fmt.Sprintf("m%d", i))...)
 		remoteBefore := gittest.Git(t, bare, nil, "rev-parse", "main")
 		cmd := u.command(sellArgs(fmt.Sprintf("k%d", i))...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		if i%2 == 0 {
-			time.Sleep(from + time.Duration(rng.Int64N(int64(20*time.Millisecond))))
-		} else {
-			time.Sleep(commitAt + time.Duration(rng.Int64N(int64(to-commitAt)+1)))
+		switch i % 4 {
+		case 0:
+			time.Sleep(time.Duration(rng.Int64N(int64(span) * 6 / 5)))
+		case 1:
+			afterMoves(ref, 1, span*2)
+			time.Sleep(time.Duration(rng.Int64N(int64(2 * time.Millisecond))))
+		case 2:
+			afterMoves(ref, 2, span*2)
+			time.Sleep(time.Duration(rng.Int64N(int64(2 * time.Millisecond))))
+		default:
+			afterMoves(ref, 2, span*2)
+			time.Sleep(time.Duration(rng.Int64N(int64(span-commitAt) + int64(20*time.Millisecond))))
 		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
@@ -193,7 +207,7 @@ func TestSIGKILL(t *testing.T) {
 		switch {
 		case gittest.Git(t, bare, nil, "rev-parse", "main") != remoteBefore:
 			pushed++
-		case gittest.Git(t, u.repo, nil, "rev-parse", "HEAD") != headBefore:
+		case hasSlice(t, u.repo, fmt.Sprintf("k%d", i)):
 			local++
 		default:
 			before++
@@ -207,18 +221,40 @@ func TestSIGKILL(t *testing.T) {
 	}
 	u.must("sync")
 	checkClone(t, u.repo, want)
-	if got, want := gittest.Git(t, u.repo, nil, "rev-parse", "HEAD"), gittest.Git(t, bare, nil, "rev-parse", "main"); got != want {
-		t.Fatalf("after the final sync the clone is at %s, the remote at %s", got, want)
+	mate.must("sync")
+	for _, c := range users {
+		if got, want := gittest.Git(t, c.repo, nil, "rev-parse", "HEAD"), gittest.Git(t, bare, nil, "rev-parse", "main"); got != want {
+			t.Fatalf("after the final sync %s is at %s, the remote at %s", c.name, got, want)
+		}
 	}
 	gittest.Fsck(t, bare)
 	u.must("validate")
 	n := gittest.Git(t, bare, nil, "rev-list", "--count", "main")
-	t.Logf("%d SIGKILLs %v-%v into a %v sell (its local commit at %v): %d before the local commit, %d after it and before the push, %d after the push; 0 corrupt repos; %s commits on the remote",
-		kills, from.Round(time.Millisecond), to.Round(time.Millisecond), span.Round(time.Millisecond), commitAt.Round(time.Millisecond), before, local, pushed, n)
+	t.Logf("%d SIGKILLs into a %v sell (branch moves at %v): %d before the local commit, %d after it and before the push, %d after the push; 0 corrupt repos; %s commits on the remote",
+		kills, span.Round(time.Millisecond), moves, before, local, pushed, n)
 }
 
-// calibrate runs one sell and returns when its branch ref moved and how long it took.
-func calibrate(t *testing.T, u *user) (commitAt, span time.Duration, name string) {
+// afterMoves returns once the ref file has been replaced n times, or after limit.
+func afterMoves(ref string, n int, limit time.Duration) {
+	fi, _ := os.Stat(ref)
+	deadline := time.Now().Add(limit)
+	for seen := 0; seen < n && time.Now().Before(deadline); {
+		if now, err := os.Stat(ref); err == nil && (fi == nil || !os.SameFile(fi, now)) {
+			seen++
+			fi = now
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// hasSlice reports whether the clone's branch holds the offer's slice.
+func hasSlice(t *testing.T, dir, name string) bool {
+	return gittest.Git(t, dir, nil, "ls-tree", "--name-only", "HEAD", "applications/sell-http/"+name) != ""
+}
+
+// calibrate runs one sell and returns when its branch ref moved (the pull's fast-forward, then
+// the local commit: the last move) and how long it took.
+func calibrate(t *testing.T, u *user) (moves []time.Duration, span time.Duration, name string) {
 	ref := filepath.Join(u.repo, ".git", "refs", "heads", "main")
 	fi, err := os.Stat(ref)
 	if err != nil {
@@ -238,16 +274,15 @@ func calibrate(t *testing.T, u *user) (commitAt, span time.Duration, name string
 			if err != nil {
 				t.Fatalf("calibration sell: %v", err)
 			}
-			if commitAt == 0 {
+			if len(moves) == 0 {
 				t.Fatal("calibration sell: the branch never moved")
 			}
-			return commitAt, time.Since(start), name
+			return moves, time.Since(start), name
 		default:
 		}
-		if commitAt == 0 {
-			if now, err := os.Stat(ref); err == nil && !os.SameFile(fi, now) {
-				commitAt = time.Since(start)
-			}
+		if now, err := os.Stat(ref); err == nil && !os.SameFile(fi, now) {
+			moves = append(moves, time.Since(start))
+			fi = now
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
