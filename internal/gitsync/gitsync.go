@@ -49,6 +49,8 @@ type Options struct {
 	Backoff time.Duration
 	// Progress, when set, hears about each lost round.
 	Progress func(format string, args ...any)
+
+	beforePush func() // tests: another writer's push lands here
 }
 
 // Report is what a Sync did.
@@ -110,7 +112,7 @@ func Sync(ctx context.Context, r *repo.Repo, o Options) (Report, error) {
 	}
 	defer lk.Unlock()
 	defer func() { rep.Notes = lk.Notes() }()
-	s := &syncer{r: r, lk: lk, o: o, ancestors: map[plumbing.Hash]bool{}}
+	s := &syncer{r: r, lk: lk, o: o, ancestors: map[plumbing.Hash]bool{}, origin: map[plumbing.Hash]plumbing.Hash{}}
 	for attempt := 1; ; attempt++ {
 		rep.Attempts = attempt
 		done, err := s.round(ctx, &rep)
@@ -156,6 +158,9 @@ type syncer struct {
 	o  Options
 	// ancestors memoises "is an ancestor of some remote head seen": remote heads only grow.
 	ancestors map[plumbing.Hash]bool
+	// origin maps a commit rebuilt in an earlier round back to the local commit it came
+	// from, so the report names the commits the user made, however many rounds it took.
+	origin map[plumbing.Hash]plumbing.Hash
 }
 
 // round is one fetch, rebuild, push. done is false (with ErrStale) when the push lost a race.
@@ -232,6 +237,9 @@ func (s *syncer) round(ctx context.Context, rep *Report) (done bool, err error) 
 	rep.Head = head
 	if !o.Push || head == remote {
 		return true, nil
+	}
+	if o.beforePush != nil {
+		o.beforePush()
 	}
 	if err := gitremote.Push(ctx, r.GitDir(), o.Remote, o.Upstream.Branch, remote, head); err != nil {
 		if errors.Is(err, gitremote.ErrStale) {
@@ -359,7 +367,14 @@ func (s *syncer) rebuild(mine []*repo.CommitInfo, base, onto plumbing.Hash, rep 
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("rebuild %s: %w", short(c.Hash), err)
 		}
-		rebuilt = append(rebuilt, Rebuilt{Old: c.Hash, New: n, Subject: c.Subject()})
+		old := c.Hash
+		if o, ok := s.origin[old]; ok {
+			old = o
+		}
+		if !n.IsZero() {
+			s.origin[n] = old
+		}
+		rebuilt = append(rebuilt, Rebuilt{Old: old, New: n, Subject: c.Subject()})
 		if !n.IsZero() {
 			head = n
 		}

@@ -3,6 +3,7 @@ package gitsync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,37 @@ func TestIdenticalChangeIsDropped(t *testing.T) {
 	rep := b.mustSync()
 	if len(rep.Rebuilt) != 1 || !rep.Rebuilt[0].New.IsZero() || len(rep.Pushed) != 0 {
 		t.Fatalf("report: %+v", rep)
+	}
+}
+
+// A push that loses a race is rebuilt again on the next remote head; the report still maps
+// the commit the user made to the one the remote holds.
+func TestRebuiltTwiceReportsTheOriginal(t *testing.T) {
+	bare, a, b := setup(t)
+	a.commit("alice 1", map[string]string{"one/f": "1\n"})
+	a.mustSync()
+	local := b.commit("bob", map[string]string{"bob/f": "b\n"})
+	// Another writer pushes right after each of Bob's fetches, twice: his first two pushes lose.
+	lost := 0
+	u, _, _ := b.r.Upstream()
+	rep, err := Sync(context.Background(), b.r, Options{
+		Remote: gitremote.Remote{URL: b.url}, Upstream: u, Who: bob, Unit: firstDir, Push: true, Backoff: time.Millisecond,
+		Progress: func(string, ...any) { lost++ },
+		beforePush: func() {
+			if lost < 2 {
+				a.mustSync()
+				a.commit(fmt.Sprintf("alice race %d", lost), map[string]string{fmt.Sprintf("race%d/f", lost): "r\n"})
+				a.mustSync()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Attempts != 3 || len(rep.Rebuilt) != 1 || rep.Rebuilt[0].Old != local || rep.Rebuilt[0].New != rep.Head {
+		t.Fatalf("report after two lost races: attempts %d, rebuilt %+v, head %s (local commit %s)", rep.Attempts, rep.Rebuilt, rep.Head, local)
+	}
+	if got := gittest.Git(t, bare, nil, "rev-parse", "main"); got != rep.Head.String() {
+		t.Fatalf("remote at %s, report says %s", got, rep.Head)
 	}
 }
