@@ -409,3 +409,34 @@ func (s *syncer) lastChange(head, base plumbing.Hash, u string) (*repo.CommitInf
 }
 
 func short(h plumbing.Hash) string { return h.String()[:12] }
+
+// Divergence counts, without contacting the remote, the first-parent commits of the local
+// branch that the last fetched remote head lacks (ahead) and the other way round (behind).
+func Divergence(r *repo.Repo, u repo.Upstream) (ahead, behind int, err error) {
+	local, err := r.Head()
+	if err != nil {
+		return 0, 0, err
+	}
+	remote, err := r.ReadRef(u.TrackingRef())
+	if err != nil {
+		return 0, 0, err
+	}
+	s := &syncer{r: r, ancestors: map[plumbing.Hash]bool{}}
+	if err := s.markAncestors(remote); err != nil {
+		return 0, 0, err
+	}
+	base := local
+	for !base.IsZero() && !s.ancestors[base] {
+		ahead++
+		c, err := r.ReadCommit(base)
+		if err != nil {
+			return 0, 0, err
+		}
+		base = plumbing.ZeroHash
+		if len(c.Parents) > 0 {
+			base = c.Parents[0]
+		}
+	}
+	theirs, err := s.commitsSince(remote, base)
+	return ahead, len(theirs), err
+}

@@ -203,3 +203,40 @@ func TestRebuiltTwiceReportsTheOriginal(t *testing.T) {
 		t.Fatalf("remote at %s, report says %s", got, rep.Head)
 	}
 }
+
+func TestDivergence(t *testing.T) {
+	bare, a, b := setup(t)
+	u, _, _ := b.r.Upstream()
+	check := func(wantAhead, wantBehind int) {
+		t.Helper()
+		ahead, behind, err := Divergence(b.r, u)
+		if err != nil || ahead != wantAhead || behind != wantBehind {
+			t.Fatalf("Divergence = %d ahead, %d behind, %v; want %d, %d", ahead, behind, err, wantAhead, wantBehind)
+		}
+	}
+	check(0, 0)
+	b.commit("bob 1", map[string]string{"b1/f": "1\n"})
+	b.commit("bob 2", map[string]string{"b2/f": "2\n"})
+	check(2, 0)
+	a.commit("alice", map[string]string{"a/f": "a\n"})
+	a.mustSync()
+	// As of the last fetch: nothing known yet. Fetch Alice's head without rebuilding on it.
+	check(2, 0)
+	head, err := gitremote.Fetch(context.Background(), b.r.GitDir(), gitremote.Remote{URL: b.url}, "main", nil)
+	if err != nil || head.String() != gittest.Git(t, bare, nil, "rev-parse", "main") {
+		t.Fatalf("fetch: %s %v", head, err)
+	}
+	b.r.Reindex()
+	lk, err := b.r.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	known, _ := b.r.ReadRef(u.TrackingRef())
+	if err := lk.SetRef(u.TrackingRef(), known, head, bob, "fetch"); err != nil {
+		t.Fatal(err)
+	}
+	lk.Unlock()
+	check(2, 1)
+	b.mustSync()
+	check(0, 0)
+}

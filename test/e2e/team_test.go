@@ -76,6 +76,13 @@ func TestTeamRemoteStackUp(t *testing.T) {
 	if got := gittest.Git(t, bare, nil, "ls-tree", "--name-only", "main", "applications/sell-http/"); got != "" {
 		t.Errorf("the remote still has offers after the rollback: %s", got)
 	}
+
+	// A commit kept local is one the reconciler cannot see: status says so.
+	h.must(t, append([]string{"sell", "http", "news", "--upstream", "news-api", "--namespace", "apps", "--port", "8080",
+		"--per-request", "0.001", "--pay-to", payTo, "--chain", "base-sepolia", "--no-push"}, repo...)...)
+	if r := h.must(t, append(append([]string{"stack", "status"}, h.kc()...), repo...)...); !strings.Contains(r.err, "1 commit here not pushed to origin/main") {
+		t.Errorf("stack status does not report the unpushed commit:\n%s", r.err)
+	}
 }
 
 // TestTeamRemoteStackUpSSH: the same over SSH with a deploy key: source-controller reads the

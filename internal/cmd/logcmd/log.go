@@ -126,7 +126,7 @@ func Run(opts *Options) error {
 		return err
 	}
 	if local > 0 {
-		fmt.Fprintf(f.IO.ErrOut, "%s not pushed yet: `obol sync` pushes them\n", cmdutil.Plural(local, "commit"))
+		fmt.Fprintf(f.IO.ErrOut, "%s not pushed yet: run `obol sync`\n", cmdutil.Plural(local, "commit"))
 	}
 	return nil
 }

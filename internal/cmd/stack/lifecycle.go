@@ -10,7 +10,9 @@ import (
 
 	"github.com/obol/obol/internal/cluster"
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/gitsync"
 	"github.com/obol/obol/internal/render"
+	"github.com/obol/obol/internal/repo"
 	"github.com/obol/obol/internal/settings"
 )
 
@@ -74,7 +76,35 @@ func RunStatus(ctx context.Context, opts *StatusOptions) error {
 	if opts.Output != cmdutil.FormatTable {
 		return cmdutil.PrintData(f.IO.Out, opts.Output, rows)
 	}
-	return cmdutil.Table(f.IO.Out, []string{"NAME", "KIND", "COMMITTED", "FETCHED", "APPLIED", "READY", "REASON"}, StatusTable(rows))
+	if err := cmdutil.Table(f.IO.Out, []string{"NAME", "KIND", "COMMITTED", "FETCHED", "APPLIED", "READY", "REASON"}, StatusTable(rows)); err != nil {
+		return err
+	}
+	return reportDivergence(f, st.Dir)
+}
+
+// reportDivergence says, on a stack with a shared remote, when the reconciler cannot be at
+// this clone's head: commits not pushed, or pushed by others and not fetched here.
+func reportDivergence(f *cmdutil.Factory, dir string) error {
+	r, err := repo.Open(dir)
+	if err != nil {
+		return err
+	}
+	u, ok, err := r.Upstream()
+	if err != nil || !ok {
+		return err
+	}
+	ahead, behind, err := gitsync.Divergence(r, u)
+	if err != nil {
+		return err
+	}
+	where := u.Remote + "/" + u.Branch
+	if ahead > 0 {
+		fmt.Fprintf(f.IO.ErrOut, "%s here not pushed to %s yet, and the reconciler follows %s: run `obol sync`\n", cmdutil.Plural(ahead, "commit"), where, where)
+	}
+	if behind > 0 {
+		fmt.Fprintf(f.IO.ErrOut, "%s has %s this clone lacks (as of the last fetch): run `obol sync`\n", where, cmdutil.Plural(behind, "commit"))
+	}
+	return nil
 }
 
 // StatusTable renders rows as table cells, revisions shortened to 12 hex digits.
