@@ -95,8 +95,7 @@ var ErrGaveUp = errors.New("the remote branch kept moving")
 
 // Sync runs fetch, rebuild and push rounds under the repository lock until the remote holds
 // the local commits or a round fails for a reason other than a lost race.
-func Sync(ctx context.Context, r *repo.Repo, o Options) (Report, error) {
-	var rep Report
+func Sync(ctx context.Context, r *repo.Repo, o Options) (rep Report, err error) {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 40
 	}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -239,4 +242,29 @@ func TestDivergence(t *testing.T) {
 	check(2, 1)
 	b.mustSync()
 	check(0, 0)
+}
+
+// What the lock cleaned up on the way (here: the index.lock a killed obol left) is reported.
+func TestSyncReportsRecoveryNotes(t *testing.T) {
+	_, a, _ := setup(t)
+	git := a.r.GitDir()
+	lock := filepath.Join(git, "index.lock")
+	if err := os.WriteFile(lock, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(lock, &st); err != nil {
+		t.Fatal(err)
+	}
+	rec := fmt.Sprintf("%d %d index.lock index.obol-1-1.lock\n", uint64(st.Dev), st.Ino)
+	if err := os.WriteFile(filepath.Join(git, "obol-locks"), []byte(rec), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	rep := a.mustSync()
+	if len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "index.lock, left by a killed obol") {
+		t.Fatalf("notes: %q", rep.Notes)
+	}
+	if _, err := os.Stat(lock); !os.IsNotExist(err) {
+		t.Fatal("the dead lock is still there")
+	}
 }
