@@ -143,25 +143,7 @@ func Fetch(ctx context.Context, gitDir string, rm Remote, branch string, haves [
 		}
 
 		req := packp.NewUploadPackRequest()
-		caps := req.Capabilities
-		var band sideband.Type = -1
-		switch {
-		case ar.Capabilities.Supports(capability.Sideband64k):
-			_ = caps.Set(capability.Sideband64k)
-			band = sideband.Sideband64k
-		case ar.Capabilities.Supports(capability.Sideband):
-			_ = caps.Set(capability.Sideband)
-			band = sideband.Sideband
-		}
-		if ar.Capabilities.Supports(capability.OFSDelta) {
-			_ = caps.Set(capability.OFSDelta)
-		}
-		if ar.Capabilities.Supports(capability.NoProgress) {
-			_ = caps.Set(capability.NoProgress)
-		}
-		if ar.Capabilities.Supports(capability.Agent) {
-			_ = caps.Set(capability.Agent, "obol")
-		}
+		band := negotiate(ar.Capabilities, req.Capabilities, capability.OFSDelta, capability.NoProgress)
 		// No multi_ack (one round: haves then done) and no thin-pack (the
 		// pack must be complete on its own).
 		req.Wants = []plumbing.Hash{h}
@@ -268,26 +250,8 @@ func Push(ctx context.Context, gitDir string, rm Remote, branch string, old, new
 		}
 
 		req := packp.NewReferenceUpdateRequest()
-		caps := req.Capabilities
 		hasReport := ar.Capabilities.Supports(capability.ReportStatus)
-		if hasReport {
-			_ = caps.Set(capability.ReportStatus)
-		}
-		var band sideband.Type = -1
-		switch {
-		case ar.Capabilities.Supports(capability.Sideband64k):
-			_ = caps.Set(capability.Sideband64k)
-			band = sideband.Sideband64k
-		case ar.Capabilities.Supports(capability.Sideband):
-			_ = caps.Set(capability.Sideband)
-			band = sideband.Sideband
-		}
-		if ar.Capabilities.Supports(capability.Quiet) {
-			_ = caps.Set(capability.Quiet)
-		}
-		if ar.Capabilities.Supports(capability.Agent) {
-			_ = caps.Set(capability.Agent, "obol")
-		}
+		band := negotiate(ar.Capabilities, req.Capabilities, capability.ReportStatus, capability.Quiet)
 		req.Commands = []*packp.Command{{Name: ref, Old: old, New: new}}
 		var body bytes.Buffer
 		if err := req.Encode(&body); err != nil {
@@ -550,4 +514,27 @@ func localHaves(st *filesystem.Storage, haves []plumbing.Hash) []plumbing.Hash {
 		}
 	}
 	return out
+}
+
+// negotiate sets in caps what both sides support: the widest side-band (returned; -1 for
+// none), the optional capabilities asked for, and obol's agent string.
+func negotiate(server, caps *capability.List, optional ...capability.Capability) sideband.Type {
+	var band sideband.Type = -1
+	switch {
+	case server.Supports(capability.Sideband64k):
+		_ = caps.Set(capability.Sideband64k)
+		band = sideband.Sideband64k
+	case server.Supports(capability.Sideband):
+		_ = caps.Set(capability.Sideband)
+		band = sideband.Sideband
+	}
+	for _, c := range optional {
+		if server.Supports(c) {
+			_ = caps.Set(c)
+		}
+	}
+	if server.Supports(capability.Agent) {
+		_ = caps.Set(capability.Agent, "obol")
+	}
+	return band
 }

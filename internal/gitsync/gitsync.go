@@ -40,7 +40,11 @@ type Options struct {
 	// Unit maps a path to the unit two writers conflict on (nil: the path itself).
 	Unit func(path string) string
 	// Push sends the rebuilt commits; false only fetches and rebuilds (`--no-push`).
-	Push    bool
+	Push bool
+	// Fresh says the caller fetched moments ago: the first round pushes against the
+	// remote-tracking ref without fetching again. If the remote moved since, that push is
+	// refused as stale and the next round fetches, as after any lost race.
+	Fresh   bool
 	Resolve Resolve
 	// MaxAttempts bounds the fetch-rebuild-push rounds lost to other writers (default 40).
 	MaxAttempts int
@@ -63,6 +67,8 @@ type Report struct {
 	Pushed []plumbing.Hash
 	// Head is where the local branch ends up; Remote is the remote head afterwards.
 	Head, Remote plumbing.Hash
+	// Upstream is the remote branch synced with.
+	Upstream repo.Upstream
 	// Attempts is the number of fetch-rebuild-push rounds.
 	Attempts int
 	Notes    []string
@@ -111,6 +117,7 @@ func Sync(ctx context.Context, r *repo.Repo, o Options) (rep Report, err error) 
 	}
 	defer lk.Unlock()
 	defer func() { rep.Notes = lk.Notes() }()
+	rep.Upstream = o.Upstream
 	s := &syncer{r: r, lk: lk, o: o, ancestors: map[plumbing.Hash]bool{}, origin: map[plumbing.Hash]plumbing.Hash{}}
 	for attempt := 1; ; attempt++ {
 		rep.Attempts = attempt
@@ -180,11 +187,13 @@ func (s *syncer) round(ctx context.Context, rep *Report) (done bool, err error) 
 			haves = append(haves, h)
 		}
 	}
-	remote, err := gitremote.Fetch(ctx, r.GitDir(), o.Remote, o.Upstream.Branch, haves)
-	if err != nil {
-		return false, fmt.Errorf("fetch %s: %w", gitremote.Redact(o.Remote.URL), err)
+	remote := known
+	if !o.Fresh || rep.Attempts > 1 {
+		if remote, err = gitremote.Fetch(ctx, r.GitDir(), o.Remote, o.Upstream.Branch, haves); err != nil {
+			return false, fmt.Errorf("fetch %s: %w", gitremote.Redact(o.Remote.URL), err)
+		}
+		r.Reindex()
 	}
-	r.Reindex()
 	if remote != known && !remote.IsZero() {
 		if err := s.lk.SetRef(tracking, known, remote, o.Who, "fetch: "+o.Upstream.Remote+"/"+o.Upstream.Branch); err != nil {
 			return false, err
@@ -194,19 +203,9 @@ func (s *syncer) round(ctx context.Context, rep *Report) (done bool, err error) 
 	if err := s.markAncestors(remote); err != nil {
 		return false, err
 	}
-	// The local commits the remote lacks, newest first, and the commit they sit on.
-	var mine []*repo.CommitInfo
-	base := local
-	for !base.IsZero() && !s.ancestors[base] {
-		c, err := r.ReadCommit(base)
-		if err != nil {
-			return false, err
-		}
-		mine = append(mine, c)
-		base = plumbing.ZeroHash
-		if len(c.Parents) > 0 {
-			base = c.Parents[0]
-		}
+	mine, base, err := s.localOnly(local)
+	if err != nil {
+		return false, err
 	}
 	if rep.Incoming, err = s.commitsSince(remote, base); err != nil {
 		return false, err
@@ -254,15 +253,32 @@ func (s *syncer) round(ctx context.Context, rep *Report) (done bool, err error) 
 		rep.Pushed = append(rep.Pushed, pushed[i].Hash)
 	}
 	rep.Remote = head
-	if err := s.lk.SetRef(tracking, mustRead(r, tracking), head, o.Who, "update by push"); err != nil {
+	// The fetch above left the tracking ref at the remote head (or as it was, if the branch was new).
+	if !remote.IsZero() {
+		known = remote
+	}
+	if err := s.lk.SetRef(tracking, known, head, o.Who, "update by push"); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
-func mustRead(r *repo.Repo, ref string) plumbing.Hash {
-	h, _ := r.ReadRef(ref)
-	return h
+// localOnly lists the first-parent commits from local back to the first one a remote head
+// seen so far contains (newest first), and that commit (zero: none).
+func (s *syncer) localOnly(local plumbing.Hash) (mine []*repo.CommitInfo, base plumbing.Hash, err error) {
+	base = local
+	for !base.IsZero() && !s.ancestors[base] {
+		c, err := s.r.ReadCommit(base)
+		if err != nil {
+			return nil, base, err
+		}
+		mine = append(mine, c)
+		base = plumbing.ZeroHash
+		if len(c.Parents) > 0 {
+			base = c.Parents[0]
+		}
+	}
+	return mine, base, nil
 }
 
 // markAncestors records every ancestor of h (h included).
@@ -424,18 +440,17 @@ func Divergence(r *repo.Repo, u repo.Upstream) (ahead, behind int, err error) {
 	if err := s.markAncestors(remote); err != nil {
 		return 0, 0, err
 	}
-	base := local
-	for !base.IsZero() && !s.ancestors[base] {
-		ahead++
-		c, err := r.ReadCommit(base)
-		if err != nil {
-			return 0, 0, err
-		}
-		base = plumbing.ZeroHash
-		if len(c.Parents) > 0 {
-			base = c.Parents[0]
-		}
+	mine, base, err := s.localOnly(local)
+	if err != nil {
+		return 0, 0, err
 	}
 	theirs, err := s.commitsSince(remote, base)
-	return ahead, len(theirs), err
+	return len(mine), len(theirs), err
+}
+
+// Ancestors is the set of commits reachable from h, h included.
+func Ancestors(r *repo.Repo, h plumbing.Hash) (map[plumbing.Hash]bool, error) {
+	s := &syncer{r: r, ancestors: map[plumbing.Hash]bool{}}
+	err := s.markAncestors(h)
+	return s.ancestors, err
 }

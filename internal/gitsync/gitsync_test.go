@@ -256,7 +256,7 @@ func TestSyncReportsRecoveryNotes(t *testing.T) {
 	if err := syscall.Stat(lock, &st); err != nil {
 		t.Fatal(err)
 	}
-	rec := fmt.Sprintf("%d %d index.lock index.obol-1-1.lock\n", uint64(st.Dev), st.Ino)
+	rec := fmt.Sprintf("%d %d index.lock index.obol-1-1.lock\n", st.Dev, st.Ino)
 	if err := os.WriteFile(filepath.Join(git, "obol-locks"), []byte(rec), 0o666); err != nil {
 		t.Fatal(err)
 	}
@@ -266,5 +266,36 @@ func TestSyncReportsRecoveryNotes(t *testing.T) {
 	}
 	if _, err := os.Stat(lock); !os.IsNotExist(err) {
 		t.Fatal("the dead lock is still there")
+	}
+}
+
+// Fresh: the first round trusts the remote-tracking ref instead of fetching. When that is
+// stale the push is refused and the next round fetches and rebuilds; when it is current one
+// round does it.
+func TestFreshPushesWithoutFetching(t *testing.T) {
+	bare, a, b := setup(t)
+	u, _, _ := b.r.Upstream()
+	sync := func() Report {
+		t.Helper()
+		rep, err := Sync(context.Background(), b.r, Options{Remote: gitremote.Remote{URL: b.url}, Upstream: u, Who: bob, Unit: firstDir, Push: true, Fresh: true, Backoff: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	b.commit("bob 1", map[string]string{"b1/f": "1\n"})
+	if rep := sync(); rep.Attempts != 1 || len(rep.Pushed) != 1 {
+		t.Fatalf("with a current tracking ref: %d attempts, pushed %v", rep.Attempts, rep.Pushed)
+	}
+	a.mustSync()
+	a.commit("alice", map[string]string{"a/f": "a\n"})
+	a.mustSync()
+	b.commit("bob 2", map[string]string{"b2/f": "2\n"})
+	rep := sync()
+	if rep.Attempts != 2 || len(rep.Rebuilt) != 1 || len(rep.Pushed) != 1 {
+		t.Fatalf("with a stale tracking ref: %d attempts, rebuilt %v, pushed %v", rep.Attempts, rep.Rebuilt, rep.Pushed)
+	}
+	if log := gittest.Git(t, bare, nil, "log", "--format=%s", "main"); log != "bob 2\nalice\nbob 1\ninit" {
+		t.Fatalf("remote history:\n%s", log)
 	}
 }

@@ -80,7 +80,7 @@ func keys(m map[string]bool) []string {
 func OfferUnits(units []string, name string) []string {
 	var out []string
 	for _, u := range units {
-		if _, o := layout.Unit(u + "/x"); o == name && strings.HasPrefix(u, layout.Applications+"/") {
+		if _, o := layout.Unit(u); o == name {
 			out = append(out, u)
 		}
 	}

@@ -100,14 +100,6 @@ func (r *Repo) DiffCommits(a, b plumbing.Hash) ([]PathChange, error) {
 	return out, nil
 }
 
-// ReadBlob returns the content of blob h.
-func (r *Repo) ReadBlob(h plumbing.Hash) ([]byte, error) {
-	return r.objs.read(plumbing.BlobObject, h)
-}
-
-// HasObject reports whether object h is in the object database.
-func (r *Repo) HasObject(h plumbing.Hash) bool { return r.objs.has(h) }
-
 // ReadRef returns the value of a ref (e.g. refs/remotes/origin/main); the
 // zero hash when it does not exist.
 func (r *Repo) ReadRef(name string) (plumbing.Hash, error) { return r.readRef(name) }

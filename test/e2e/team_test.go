@@ -51,8 +51,9 @@ func TestTeamRemoteStackUp(t *testing.T) {
 	if gr.Spec.URL != url || gr.Spec.SecretRef == nil || gr.Spec.SecretRef.Name != settings.DefaultGitSecret {
 		t.Fatalf("GitRepository: url %s secretRef %+v", gr.Spec.URL, gr.Spec.SecretRef)
 	}
-	if srv.Unauthorized.Load() > 0 && srv.Requests.Load() == srv.Unauthorized.Load() {
-		t.Fatal("the reconciler never got past authentication")
+	// What source-controller fetched, with the Secret, is the commit init pushed.
+	if head := gittest.Git(t, bare, nil, "rev-parse", "main"); gr.Status.Artifact == nil || !strings.Contains(gr.Status.Artifact.Revision, head) {
+		t.Fatalf("the reconciler's artifact is %+v, want the remote head %s", gr.Status.Artifact, head)
 	}
 
 	// A sell is pushed to the remote and reconciled from it.

@@ -45,6 +45,7 @@ func (f *Factory) Remote(url string, rf RemoteFlags) gitremote.Remote {
 type SyncOptions struct {
 	Remote  RemoteFlags
 	Push    bool
+	Fresh   bool
 	Resolve gitsync.Resolve
 	Who     repo.Signature
 }
@@ -65,6 +66,7 @@ func (f *Factory) Sync(ctx context.Context, r *repo.Repo, o SyncOptions) (rep gi
 		Who:      o.Who,
 		Unit:     func(p string) string { u, _ := layout.Unit(p); return u },
 		Push:     o.Push,
+		Fresh:    o.Fresh,
 		Resolve:  o.Resolve,
 		Progress: func(format string, args ...any) { fmt.Fprintf(f.IO.ErrOut, format+"\n", args...) },
 	})
@@ -73,10 +75,10 @@ func (f *Factory) Sync(ctx context.Context, r *repo.Repo, o SyncOptions) (rep gi
 
 // ReportSync tells the user what a sync moved, a line per step that did something; with
 // incoming, the commits that came in are listed under the fetch.
-func ReportSync(w io.Writer, u repo.Upstream, rep gitsync.Report, incoming bool) {
-	where := u.Remote + "/" + u.Branch
+func ReportSync(w io.Writer, rep gitsync.Report, incoming bool) {
+	where := rep.Upstream.Remote + "/" + rep.Upstream.Branch
 	if n := len(rep.Incoming); n > 0 {
-		fmt.Fprintf(w, "Fetched %s from %s\n", plural(n, "commit"), where)
+		fmt.Fprintf(w, "Fetched %s from %s\n", Plural(n, "commit"), where)
 		if incoming {
 			for _, c := range rep.Incoming {
 				fmt.Fprintf(w, "  %s  %-12s  %s\n", Short(c.Hash), c.Author.Name, c.Subject())
@@ -90,14 +92,14 @@ func ReportSync(w io.Writer, u repo.Upstream, rep gitsync.Report, incoming bool)
 				dropped++
 			}
 		}
-		fmt.Fprintf(w, "Rebuilt %s on %s", plural(n, "local commit"), where)
+		fmt.Fprintf(w, "Rebuilt %s on %s", Plural(n, "local commit"), where)
 		if dropped > 0 {
 			fmt.Fprintf(w, " (%d already there, dropped)", dropped)
 		}
 		fmt.Fprintln(w)
 	}
 	if n := len(rep.Pushed); n > 0 {
-		fmt.Fprintf(w, "Pushed %s to %s (%s)", plural(n, "commit"), where, Short(rep.Remote))
+		fmt.Fprintf(w, "Pushed %s to %s (%s)", Plural(n, "commit"), where, Short(rep.Remote))
 		if rep.Attempts > 1 {
 			fmt.Fprintf(w, " after %d attempts", rep.Attempts)
 		}
@@ -109,9 +111,7 @@ func ReportSync(w io.Writer, u repo.Upstream, rep gitsync.Report, incoming bool)
 }
 
 // Plural is "1 commit", "2 commits".
-func Plural(n int, what string) string { return plural(n, what) }
-
-func plural(n int, what string) string {
+func Plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}

@@ -79,8 +79,8 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 	if !shared {
 		return res, nil
 	}
-	u, _, _ := r.Upstream()
-	rep, _, err := f.Sync(ctx, r, SyncOptions{Remote: w.Remote, Push: true, Who: author})
+	// Pull fetched just now: push without fetching again unless the push is refused.
+	rep, _, err := f.Sync(ctx, r, SyncOptions{Remote: w.Remote, Push: true, Fresh: true, Who: author})
 	if err != nil {
 		if res.Commit.IsZero() {
 			return res, fmt.Errorf("push: %w", err)
@@ -92,7 +92,7 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 			res.Commit = rb.New // zero: the remote already had this change
 		}
 	}
-	ReportSync(f.IO.ErrOut, u, rep, false)
+	ReportSync(f.IO.ErrOut, rep, false)
 	return res, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/gitsync"
 	"github.com/obol/obol/internal/history"
 	"github.com/obol/obol/internal/repo"
 )
@@ -142,22 +143,7 @@ func remoteAncestors(r *repo.Repo) (map[plumbing.Hash]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	set := map[plumbing.Hash]bool{}
-	stack := []plumbing.Hash{h}
-	for len(stack) > 0 {
-		c := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if c.IsZero() || set[c] {
-			continue
-		}
-		set[c] = true
-		info, err := r.ReadCommit(c)
-		if err != nil {
-			return nil, err
-		}
-		stack = append(stack, info.Parents...)
-	}
-	return set, nil
+	return gitsync.Ancestors(r, h)
 }
 
 func contains(list []string, s string) bool {

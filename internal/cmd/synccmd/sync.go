@@ -80,10 +80,9 @@ func Run(ctx context.Context, opts *Options) error {
 	if opts.Output != cmdutil.FormatTable {
 		return cmdutil.PrintData(f.IO.Out, opts.Output, document(rep))
 	}
-	u, _, _ := r.Upstream()
-	cmdutil.ReportSync(f.IO.Out, u, rep, true)
+	cmdutil.ReportSync(f.IO.Out, rep, true)
 	if len(rep.Incoming) == 0 && len(rep.Pushed) == 0 && len(rep.Rebuilt) == 0 {
-		fmt.Fprintf(f.IO.Out, "Up to date with %s/%s (%s)\n", u.Remote, u.Branch, cmdutil.Short(rep.Head))
+		fmt.Fprintf(f.IO.Out, "Up to date with %s/%s (%s)\n", rep.Upstream.Remote, rep.Upstream.Branch, cmdutil.Short(rep.Head))
 	}
 	return nil
 }
