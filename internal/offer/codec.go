@@ -589,12 +589,14 @@ var yaml11Words = []string{
 }
 
 // scalarNode is a string scalar: plain when that is unambiguous (see plainSafe), a literal
-// block when it spans lines, double-quoted otherwise. The emitter falls back to double quotes
+// block when it spans lines (and has no tab), double-quoted otherwise. The emitter falls back to double quotes
 // when a literal block cannot hold the string exactly.
 func scalarNode(s string) (*yaml.Node, error) {
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
 	switch {
-	case strings.Contains(s, "\n"):
+	case strings.Contains(s, "\n") && !strings.Contains(s, "\t"):
+		// A tab in a literal block is content, but yaml.v3 reads a line that starts with one
+		// as bad indentation: multi-line strings with tabs go double-quoted.
 		n.Style = yaml.LiteralStyle
 	case plainSafe.MatchString(s) && !slices.Contains(yaml11Words, s) &&
 		!strings.HasSuffix(s, " ") && !strings.HasSuffix(s, ":") &&

@@ -440,7 +440,7 @@ func FuzzDecode(f *testing.F) {
 // Encode and Decode unchanged. This guards against YAML scalars the encoder writes plain but
 // the decoder reads as another type (yes, 0o17, 1e3, ~, dates, ...).
 func FuzzEncodeStrings(f *testing.F) {
-	for _, s := range []string{"", "yes", "on", "~", "null", "0o17", "0x1F", "1e3", ".5", "2026-01-02", "- a", "a: b", "#x", "'", "\"", "\n", " x ", "\t", "\u2028", "<<", "=", "!x", "&a", "*a", "%x", "@x", "`x", "0b101", "1_000", "+12", ".inf", "-.NaN", strings.Repeat("word ", 40)} {
+	for _, s := range []string{"", "yes", "on", "~", "null", "0o17", "0x1F", "1e3", ".5", "2026-01-02", "- a", "a: b", "#x", "'", "\"", "\n", " x ", "\t", "\t\n", "a\n\tb", "\u2028", "<<", "=", "!x", "&a", "*a", "%x", "@x", "`x", "0b101", "1_000", "+12", ".inf", "-.NaN", strings.Repeat("word ", 40)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
