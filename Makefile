@@ -26,7 +26,7 @@ git-endpoint: ## build bin/obol-git, the read-only smart-HTTP git endpoint, stat
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GATEWAY_ARCH) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(GATEWAY_VERSION)" -o $(BIN)/obol-git ./cmd/obol-git
 
 git-image: git-endpoint ## obol-git's OCI image, without Docker: bin/obol-git.tar and bin/obol-git-oci
-	$(GO) run ./hack/mkimage --binary $(BIN)/obol-git --tag ghcr.io/obol/obol-git:$(GATEWAY_VERSION) --path /usr/local/bin/obol-git --arch $(GATEWAY_ARCH) --out $(BIN)/obol-git.tar --layout $(BIN)/obol-git-oci
+	$(GO) run ./hack/mkimage --binary $(BIN)/obol-git --tag ghcr.io/obol/obol-git:$(GATEWAY_VERSION) --path /usr/local/bin/obol-git --port 8080 --arch $(GATEWAY_ARCH) --out $(BIN)/obol-git.tar --layout $(BIN)/obol-git-oci
 
 image: gateway ## the gateway's OCI image, without Docker: bin/obol-gateway.tar (docker-save: k3d image import, ctr images import) and bin/obol-gateway-oci (OCI layout)
 	$(GO) run ./hack/mkimage --binary $(BIN)/obol-gateway --tag $(IMAGE) --arch $(GATEWAY_ARCH) --out $(BIN)/obol-gateway.tar --layout $(BIN)/obol-gateway-oci

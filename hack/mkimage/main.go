@@ -37,6 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	source := fs.String("source", ociimage.Source, "org.opencontainers.image.source")
 	title := fs.String("title", "", "org.opencontainers.image.title (default: the binary's name in the image)")
 	entry := fs.String("path", ociimage.BinaryPath, "where the binary goes in the image; the entrypoint")
+	port := fs.Int("port", ociimage.Port, "the TCP port the image declares (the port the binary listens on by default)")
 	caCerts := fs.String("ca-certs", "/etc/ssl/certs/ca-certificates.crt", `CA certificates (PEM) to install at `+ociimage.CACertsPath+`; "" for none`)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: mkimage --binary FILE --tag REF [--out FILE.tar] [--layout DIR]\n\nflags:\n")
@@ -68,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	opts := ociimage.Options{Binary: bin, Path: *entry, Arch: *arch, Version: *version, Source: *source, Title: *title}
+	opts := ociimage.Options{Binary: bin, Path: *entry, Port: *port, Arch: *arch, Version: *version, Source: *source, Title: *title}
 	if opts.Version == "" {
 		opts.Version = ref.TagStr()
 	}

@@ -67,10 +67,6 @@ func (o *Objects) GitURL() string {
 
 // BootstrapOptions tune Bootstrap.
 type BootstrapOptions struct {
-	// SkipDeploymentsWait does not wait for the Flux Deployments to be Available: for clusters
-	// whose controllers run elsewhere (the end-to-end harness runs them as host processes and
-	// the Deployments land on simulated nodes).
-	SkipDeploymentsWait bool
 	// Timeout bounds each wait (CRDs established, Deployments available). Default 5m.
 	Timeout time.Duration
 	// Progress, when set, receives one line per step.
@@ -143,19 +139,17 @@ func (c *Client) Bootstrap(ctx context.Context, objs *Objects, opts BootstrapOpt
 	if err != nil {
 		return res, fmt.Errorf("applying the Flux components: %w", err)
 	}
-	if !opts.SkipDeploymentsWait {
-		var deps []*unstructured.Unstructured
-		var names []string
-		for _, o := range objs.Components {
-			if o.GetKind() == "Deployment" {
-				deps = append(deps, o)
-				names = append(names, o.GetName())
-			}
+	var deps []*unstructured.Unstructured
+	var names []string
+	for _, o := range objs.Components {
+		if o.GetKind() == "Deployment" {
+			deps = append(deps, o)
+			names = append(names, o.GetName())
 		}
-		opts.progress("waiting for %d Deployments to be available: %s", len(deps), strings.Join(names, ", "))
-		if err := c.rm.Wait(deps, ssa.WaitOptions{Interval: time.Second, Timeout: opts.Timeout}); err != nil {
-			return res, fmt.Errorf("the Flux controllers or the git endpoint are not available (kubectl get deploy,pods -A; for the git endpoint's image, see `make git-image`): %w", err)
-		}
+	}
+	opts.progress("waiting for %d Deployments to be available: %s", len(deps), strings.Join(names, ", "))
+	if err := c.rm.Wait(deps, ssa.WaitOptions{Interval: time.Second, Timeout: opts.Timeout}); err != nil {
+		return res, fmt.Errorf("the Flux controllers or the git endpoint are not available (kubectl get deploy,pods -A; for the git endpoint's image, see `make git-image`): %w", err)
 	}
 	opts.progress("applying the sync objects (GitRepository %s <- %s)", Source, objs.GitURL())
 	cs, err = c.rm.ApplyAll(ctx, objs.Sync, applyOpts)

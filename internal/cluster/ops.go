@@ -162,6 +162,16 @@ func (c *Client) Status(ctx context.Context, committed string, releases []string
 		r.Applied = applied[hr.Labels[kustomizev1.GroupVersion.Group+"/name"]]
 		r.Suspended = hr.Spec.Suspend
 		fillReady(&r, hr.Status.Conditions, hr.Generation, hr.Status.ObservedGeneration)
+		if r.Ready != string(metav1.ConditionTrue) && !r.Suspended {
+			// helm-controller says "InProgress" until its wait times out: the kubelet knows why.
+			trouble, err := c.ReleasePods(ctx, hr, time.Time{})
+			if err != nil {
+				return nil, err
+			}
+			if trouble != nil {
+				r.Reason, r.Message = trouble.Reason, trouble.String()
+			}
+		}
 		if !slices.Contains(releases, name) && releases != nil {
 			r.Message = strings.TrimSpace("not in the repo's head (pruned on the next apply) " + r.Message)
 		}

@@ -24,10 +24,16 @@ type ReleaseProgress struct {
 	Ready   string // the Ready condition's status, or "-"
 	Reason  string
 	Message string
+	// Pods is why a pod of the release is not Ready yet, when the kubelet says so.
+	Pods *PodTrouble
 }
 
 func (p ReleaseProgress) key() string {
-	return fmt.Sprint(p.Exists, p.Handled, p.Ready, p.Reason)
+	pods := ""
+	if p.Pods != nil {
+		pods = p.Pods.Reason
+	}
+	return fmt.Sprint(p.Exists, p.Handled, p.Ready, p.Reason, pods)
 }
 
 func (p ReleaseProgress) String() string {
@@ -37,7 +43,11 @@ func (p ReleaseProgress) String() string {
 	case !p.Handled:
 		return fmt.Sprintf("%5.1fs HelmRelease %s: waiting for helm-controller (Ready=%s %s)", p.Elapsed.Seconds(), p.Name, p.Ready, p.Reason)
 	}
-	return fmt.Sprintf("%5.1fs HelmRelease %s: Ready=%s %s", p.Elapsed.Seconds(), p.Name, p.Ready, p.Reason)
+	s := fmt.Sprintf("%5.1fs HelmRelease %s: Ready=%s %s", p.Elapsed.Seconds(), p.Name, p.Ready, p.Reason)
+	if p.Pods != nil {
+		s += "; " + p.Pods.String()
+	}
+	return s
 }
 
 // WaitRelease follows the HelmRelease name (in the Flux namespace) after the commit that
@@ -46,12 +56,16 @@ func (p ReleaseProgress) String() string {
 // asks the helm-controller to reconcile (reconcile.fluxcd.io/requestedAt) and waits until it
 // has handled that request and the release is Ready at its current generation: the request
 // is made after the new values were applied, so the reconcile that handles it saw them. A
-// failed install or upgrade returns the controller's own reason.
+// failed install or upgrade returns the controller's own reason, and a pod of the release that
+// cannot become Ready (a crash loop, an image that cannot be had, a readiness probe failing for
+// NotReadyAfter) the kubelet's, without waiting for helm-controller's own timeout.
 func (c *Client) WaitRelease(ctx context.Context, name string, gone bool, progress func(ReleaseProgress)) error {
 	start := time.Now()
 	key := types.NamespacedName{Namespace: Namespace, Name: name}
 	token := ""
 	var last, p ReleaseProgress
+	var pods *PodTrouble
+	var podsRead time.Time
 	t := time.NewTicker(PollInterval)
 	defer t.Stop()
 	for {
@@ -89,6 +103,17 @@ func (c *Client) WaitRelease(ctx context.Context, name string, gone bool, progre
 						return fmt.Errorf("HelmRelease %s: %s: %s", key, cond.Reason, cond.Message)
 					}
 				}
+			}
+			if !gone && time.Since(podsRead) >= time.Second {
+				podsRead = time.Now()
+				if pods, err = c.ReleasePods(ctx, &hr, start); err != nil && !atDeadline(ctx) {
+					return err
+				}
+			}
+			p.Pods = pods
+			if pods != nil && pods.Stuck {
+				notify(progress, p, &last, true)
+				return fmt.Errorf("HelmRelease %s: its gateway cannot become Ready: %s", key, pods)
 			}
 		}
 		notify(progress, p, &last, false)

@@ -29,16 +29,16 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// The controller versions obol installs. They are the controller releases of the Flux API
-// modules go.mod requires (github.com/fluxcd/source-controller/api v1.9.6,
-// kustomize-controller/api v1.9.6, helm-controller/api v1.6.5), so the running controllers
-// serve exactly the CRD schemas clusters/flux-system/crds is generated from and the Go types
-// obol writes Flux objects with. (Flux v2.9.5's set is v1.9.5/v1.9.5/v1.6.4: same minor
-// versions and CRD API versions.) Bump them together with go.mod, then run make generate.
+// The controller versions obol installs: Flux v2.9.5's set, the newest whose three controllers
+// the Go module proxy serves (helm-controller v1.6.5 is not), so the end-to-end harness builds
+// exactly the controllers, and their images, that gotk-components.yaml deploys. go.mod requires
+// the same versions of their API modules, so the running controllers serve exactly the CRD
+// schemas clusters/flux-system/crds is generated from and the Go types obol writes Flux objects
+// with. Bump them together with go.mod, then run make generate.
 const (
-	SourceControllerVersion    = "v1.9.6"
-	KustomizeControllerVersion = "v1.9.6"
-	HelmControllerVersion      = "v1.6.5"
+	SourceControllerVersion    = "v1.9.5"
+	KustomizeControllerVersion = "v1.9.5"
+	HelmControllerVersion      = "v1.6.4"
 )
 
 // Version identifies the whole set; it is the app.kubernetes.io/version label of the objects

@@ -1,6 +1,7 @@
 package gittest
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"io"
 	"log"
@@ -29,6 +30,9 @@ type HTTPOptions struct {
 	// only ReadOnlyToken makes the server read-only for authenticated users
 	// and closed to anonymous ones.
 	ReadOnlyToken string
+	// Host is the IPv4 address it listens on; empty means 127.0.0.1. The end-to-end tests use
+	// their node's address, which the reconciler's pods can reach.
+	Host string
 }
 
 // HTTPServer is a smart-HTTP git server on 127.0.0.1 backed by the real
@@ -96,7 +100,7 @@ func StartHTTP(t testing.TB, root string, opts HTTPOptions) *HTTPServer {
 		Stderr: s.log,
 	}
 
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := net.Listen("tcp4", net.JoinHostPort(cmp.Or(opts.Host, "127.0.0.1"), "0"))
 	if err != nil {
 		t.Fatalf("gittest.StartHTTP: %v", err)
 	}

@@ -68,6 +68,13 @@ type SSHServer struct {
 // child processes.
 func StartSSH(t testing.TB, root string) *SSHServer {
 	t.Helper()
+	return StartSSHOn(t, root, "127.0.0.1")
+}
+
+// StartSSHOn is StartSSH listening on the IPv4 address host (the end-to-end tests use their
+// node's address, which the reconciler's pods can reach).
+func StartSSHOn(t testing.TB, root, host string) *SSHServer {
+	t.Helper()
 	fatal := func(err error) { t.Helper(); t.Fatalf("gittest.StartSSH: %v", err) }
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -108,7 +115,7 @@ func StartSSH(t testing.TB, root string) *SSHServer {
 		fatal(err)
 	}
 
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := net.Listen("tcp4", net.JoinHostPort(host, "0"))
 	if err != nil {
 		fatal(err)
 	}

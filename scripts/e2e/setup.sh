@@ -1,38 +1,58 @@
 #!/usr/bin/env bash
 # scripts/e2e/setup.sh [PREFIX]
 #
-# Builds the real control plane the end-to-end tests run obol against, on a machine with no
-# Docker and no registry: kube-apiserver, kube-controller-manager and kube-scheduler from the
-# k8s.io/kubernetes module, the Flux source, kustomize and helm controllers from their modules,
-# kwok for simulated nodes, and etcd from its module. Every step is skipped when its output
-# exists, so a warm PREFIX (default ~/.cache/obol-e2e) costs nothing; a cold one costs tens of
-# CPU-minutes, dominated by kube-apiserver.
+# Installs and builds the real cluster the end-to-end tests run obol on, on a machine with no
+# Docker and no registry:
+#   - Debian packages: containerd, runc, the CNI plugins, iptables, conntrack (the node);
+#   - from Go modules: etcd; kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+#     kube-proxy and kubectl from k8s.io/kubernetes; CoreDNS; crictl; the Flux source,
+#     kustomize and helm controllers at the versions obol embeds (internal/fluxmanifests);
+#   - the Flux controllers' images, FROM scratch, under the references gotk-components.yaml uses.
+# Every step is skipped when its output exists, so a warm PREFIX (default ~/.cache/obol-e2e)
+# costs nothing; a cold one costs tens of CPU-minutes, dominated by kube-apiserver and kubelet.
 set -euo pipefail
 
+root=$(cd "$(dirname "$0")/../.." && pwd)
 prefix=${1:-${OBOL_E2E_PREFIX:-$HOME/.cache/obol-e2e}}
-bin=$prefix/bin work=$prefix/work
-mkdir -p "$bin" "$work"
+bin=$prefix/bin work=$prefix/work images=$prefix/images
+mkdir -p "$bin" "$work" "$images"
 
-# Pinned to what go.mod's Flux API modules and k8s libraries match.
+# The Flux versions are the ones obol's embedded gotk-components.yaml deploys: one source.
+flux_pin() { sed -n "s/^[[:space:]]*$1[[:space:]]*= \"\(v[^\"]*\)\"/\1/p" "$root/internal/fluxmanifests/fluxmanifests.go"; }
 k8s=${K8S_VERSION:-1.37.2}
-source_controller=${FLUX_SOURCE_CONTROLLER:-v1.9.5}
-kustomize_controller=${FLUX_KUSTOMIZE_CONTROLLER:-v1.9.5}
-helm_controller=${FLUX_HELM_CONTROLLER:-v1.6.4}
-kwok=${KWOK_VERSION:-v0.8.0}
+source_controller=$(flux_pin SourceControllerVersion)
+kustomize_controller=$(flux_pin KustomizeControllerVersion)
+helm_controller=$(flux_pin HelmControllerVersion)
 etcd=${ETCD_VERSION:-v3.7.0}
+coredns=${COREDNS_VERSION:-v1.15.0}
+crictl=${CRICTL_VERSION:-v1.37.0}
 
 say() { printf '[e2e setup %s] %s\n' "$(date +%T)" "$*" >&2; }
 moddir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'; }
 
+# The node's runtime comes from Debian: containerd 1.6 with runc (crun refuses this machine's
+# hybrid cgroup layout) and the reference CNI plugins in /usr/lib/cni.
+debian_packages() {
+	local p missing=()
+	for p in containerd runc containernetworking-plugins iptables conntrack openssl curl; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} = 0 ] && return
+	say "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 # k8s.io/kubernetes replaces its staging modules with ./staging paths that its module zip
 # lacks, so it builds only as a dependency of a module that points those replaces at the
 # published v0.x tags.
-control_plane() {
-	local d=$work/kubernetes-$k8s minor=${k8s#1.}
+kubernetes() {
+	local d=$work/kubernetes-$k8s minor=${k8s#1.} c missing=0
 	minor=${minor%%.*}
-	if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/kube-scheduler" ] && [ -x "$bin/kubectl" ]; then
-		return
-	fi
+	for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
+		[ -x "$bin/$c" ] || missing=1
+	done
+	[ $missing = 1 ] || return 0
 	mkdir -p "$d"
 	if [ ! -f "$d/go.sum" ]; then
 		go mod download "k8s.io/kubernetes@v$k8s"
@@ -46,13 +66,16 @@ control_plane() {
 			awk -v v="v0.${k8s#1.}" '$2 == "=>" && $3 ~ /^\.\/staging/ && $1 !~ /sample-/ {print "replace " $1 " => " $1 " " v}' "$gomod"
 		} >"$d/go.mod"
 	fi
-	# kubectl too: the scripts need one, and a fresh machine has none.
-	printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kube-controller-manager"\n\t_ "k8s.io/kubernetes/cmd/kube-scheduler"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' >"$d/tools.go"
-	[ -f "$d/go.sum" ] || (cd "$d" && go mod tidy)
-	# A stamped version, so Helm's kubeVersion checks and kubectl see v$k8s, not v0.0.0.
+	printf '//go:build tools\n\npackage tools\n\nimport (\n' >"$d/tools.go"
+	for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
+		printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c" >>"$d/tools.go"
+	done
+	printf ')\n' >>"$d/tools.go"
+	[ -f "$d/go.sum" ] && grep -q "^k8s.io/kubelet " "$d/go.sum" || (cd "$d" && go mod tidy)
+	# A stamped version, so Helm's kubeVersion checks, kubectl and the node see v$k8s, not v0.0.0.
 	local ld="-s -w -X k8s.io/component-base/version.gitVersion=v$k8s -X k8s.io/component-base/version.gitMajor=1"
 	ld+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-	for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+	for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
 		[ -x "$bin/$c" ] && continue
 		say "building $c"
 		(cd "$d" && GOFLAGS=-mod=mod go build -trimpath -ldflags "$ld" -o "$bin/$c" "k8s.io/kubernetes/cmd/$c")
@@ -64,7 +87,7 @@ control_plane() {
 flux_controller() {
 	local name=$1 version=$2
 	shift 2
-	[ -x "$bin/$name" ] && return
+	[ -x "$bin/$name-$version" ] && return
 	local d=$work/$name-$version
 	if [ ! -d "$d" ]; then
 		cp -r "$(moddir "github.com/fluxcd/$name@$version")" "$d"
@@ -74,12 +97,23 @@ flux_controller() {
 		(cd "$d" && go mod edit -replace "github.com/fluxcd/$name/api=github.com/fluxcd/$name/api@$api" "$@")
 	fi
 	say "building $name $version"
-	(cd "$d" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/$name" .)
+	(cd "$d" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/$name-$version" .)
 }
 
-# Debian's etcd 3.4 lacks RequestWatchProgress, which the API server needs to serve the
-# streaming list-watches of client-go v0.36 (kwok's): its watches fail and it sees pods only on
-# relists, ~20s late. etcd's server module replaces its siblings with ../ paths, so, as for
+# The controller's image under the exact reference gotk-components.yaml deploys, so the
+# kubelet's IfNotPresent finds it imported and never pulls. Flux's own images run the
+# controller as their entrypoint from /usr/local/bin, as this one does.
+flux_image() {
+	local name=$1 version=$2 port=$3 out=$images/$1-$2.tar
+	[ -f "$out" ] && return
+	say "image ghcr.io/fluxcd/$name:$version"
+	(cd "$root" && go run ./hack/mkimage --binary "$bin/$name-$version" --tag "ghcr.io/fluxcd/$name:$version" \
+		--path "/usr/local/bin/$name" --port "$port" --out "$out.tmp" >/dev/null)
+	mv "$out.tmp" "$out"
+}
+
+# Debian's etcd 3.4 lacks RequestWatchProgress, which the API server needs to serve streaming
+# list-watches; etcd's server module replaces its siblings with ../ paths, so, as for
 # Kubernetes, build it as a dependency.
 etcd_server() {
 	[ -x "$bin/etcd" ] && return
@@ -94,18 +128,23 @@ etcd_server() {
 	(cd "$d" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3)
 }
 
-simulated_nodes() {
-	[ -x "$bin/kwok" ] && return
-	say "building kwok $kwok"
-	GOBIN=$bin CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$kwok"
+go_install() { # go_install BINARY MODULE/PATH@VERSION
+	[ -x "$bin/$1" ] && return
+	say "building $1 (${2##*@})"
+	GOBIN=$bin CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "$2"
 }
 
+debian_packages
 # pkg/artifact v0.18.3, which source-controller v1.9.5 pins, is not served; v0.18.0 is, with
 # the same API.
 flux_controller source-controller "$source_controller" -replace github.com/fluxcd/pkg/artifact=github.com/fluxcd/pkg/artifact@v0.18.0
 flux_controller kustomize-controller "$kustomize_controller"
 flux_controller helm-controller "$helm_controller"
-simulated_nodes
+flux_image source-controller "$source_controller" 9090
+flux_image kustomize-controller "$kustomize_controller" 8080
+flux_image helm-controller "$helm_controller" 8080
 etcd_server
-control_plane
+go_install coredns "github.com/coredns/coredns@$coredns"
+go_install crictl "sigs.k8s.io/cri-tools/cmd/crictl@$crictl"
+kubernetes
 say "ready: $(ls "$bin" | tr '\n' ' ')"

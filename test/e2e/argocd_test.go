@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/obol/obol/internal/argocd"
+	"github.com/obol/obol/internal/settings"
 )
 
 // TestArgoCDStackUp: an Argo CD stack against a real API server. No Argo CD controller runs
@@ -25,7 +26,7 @@ func TestArgoCDStackUp(t *testing.T) {
 	h := setup(t)
 	h.wipe(t)
 	ctx := context.Background()
-	h.must(t, "stack", "init", "--stack", "e2e", "--engine", "argocd", "--git-url", h.gitURL)
+	h.must(t, "stack", "init", "--stack", "e2e", "--engine", "argocd")
 	up := append([]string{"stack", "up"}, h.kc()...)
 	if r := h.obol(up...); r.code != 2 || !strings.Contains(r.err, "no Argo CD in this cluster") {
 		t.Fatalf("stack up without Argo CD: exit %d\n%s%s", r.code, r.out, r.err)
@@ -68,8 +69,8 @@ func TestArgoCDStackUp(t *testing.T) {
 	root.SetAPIVersion(argocd.APIVersion)
 	root.SetKind(argocd.ApplicationKind)
 	h.get(t, argocd.Namespace, "obol-e2e", root)
-	if url, _, _ := unstructured.NestedString(root.Object, "spec", "source", "repoURL"); url != h.gitURL {
-		t.Errorf("root Application repoURL %q, want %q", url, h.gitURL)
+	if url, _, _ := unstructured.NestedString(root.Object, "spec", "source", "repoURL"); url != settings.DefaultGitURL {
+		t.Errorf("root Application repoURL %q, want %q", url, settings.DefaultGitURL)
 	}
 	if ann := root.GetAnnotations()["argocd.argoproj.io/refresh"]; ann != "normal" {
 		t.Errorf("stack up did not ask Argo CD to refresh: annotations %v", root.GetAnnotations())

@@ -1,13 +1,15 @@
-// Package e2e runs obol against a real Kubernetes API server and the real Flux controllers.
+// Package e2e runs obol against a real Kubernetes cluster on this machine: a real API server,
+// and a real node (kubelet, containerd, runc, CNI, kube-proxy, CoreDNS) on which the Flux
+// controllers, the git endpoint and every offer's gateway run as pods, from images built here.
 //
-// The tests skip unless OBOL_E2E=1: they need the control plane scripts/e2e/up.sh starts (etcd,
-// kube-apiserver, kube-controller-manager, kube-scheduler, kwok, the Flux source, kustomize and
-// helm controllers as host processes, and obol-git on loopback), whose binaries
-// scripts/e2e/setup.sh builds once. `make test` only compiles this package; `make e2e` builds,
-// starts, runs and stops everything.
+// The tests skip unless OBOL_E2E=1: they need the cluster scripts/e2e/up.sh starts, whose
+// binaries scripts/e2e/setup.sh builds once. `make test` only compiles this package; `make e2e`
+// builds, starts, runs and stops everything.
 //
 // The harness's state directory is $OBOL_E2E_STATE (default /tmp/obol-e2e); up.sh writes the
-// kubeconfig, the git endpoint's URL and the directory it serves into $OBOL_E2E_STATE/env.
+// kubeconfig, the node's name and address and the directory the git endpoint serves into
+// $OBOL_E2E_STATE/env. Test servers (upstreams, the facilitator, git remotes) listen on the
+// node's address, the one address of the host the pods can reach.
 package e2e
 
 import (
@@ -34,35 +36,51 @@ import (
 
 	"github.com/obol/obol/internal/cluster"
 	"github.com/obol/obol/internal/gatewayconfig"
+	"github.com/obol/obol/internal/render"
+	"github.com/obol/obol/internal/settings"
 	"github.com/obol/obol/internal/x402/x402test"
 )
 
-// TestEndToEnd is the issue's loop: init -> up (Ready; a second up changes nothing) -> sell
-// inference and http with --wait -> the gateways are in the API server with the offers' values
-// and their pods run on the simulated node -> the gateway binary, on loopback with the config
-// the API server holds, answers 402 and serves a paid request -> update -> delete prunes ->
-// 20 offers, the cluster wiped, stack up: all back and Ready -> status agrees with the repo ->
-// down and purge leave the repo alone, and up brings everything back.
+// TestEndToEnd is the issue's loop on a real node: init -> up (the Flux controllers and the git
+// endpoint start as pods; Ready; a second up changes nothing) -> sell inference and http with
+// --wait -> the gateway pods run from our image and pass their probes -> a buyer on the host
+// pays through the gateway's Service and the gateway reaches the model by cluster DNS -> update
+// -> delete prunes the pod -> --wait fails fast, with the reason, for a gateway that cannot
+// become Ready and for a commit the Kustomization cannot build -> 20 offers, the source made
+// unreadable (nothing pruned), the cluster wiped, stack up: all back with containers running ->
+// status agrees with the repo -> down and purge leave the repo alone, and up brings it all back.
 func TestEndToEnd(t *testing.T) {
 	h := setup(t)
 	h.wipe(t) // an empty cluster, whatever ran before
 	up := append([]string{"stack", "up", "--timeout", "3m"}, h.kc()...)
 
-	h.must(t, "stack", "init", "--stack", "e2e", "--git-url", h.gitURL)
+	// The default git URL: the in-cluster endpoint serving the repo from the node, as on k3d.
+	h.must(t, "stack", "init", "--stack", "e2e")
 	start := time.Now()
 	h.must(t, append(up, "--wait")...)
 	t.Logf("TIMING stack up from an empty cluster to Ready at HEAD: %.1fs", time.Since(start).Seconds())
 	checkRootsAt(t, h, h.head(t))
+	checkGitEndpoint(t, h)
+	checkPodsRun(t, h, 4)
 	if r := h.must(t, up...); !strings.Contains(r.out, " 0 created, 0 configured,") {
 		t.Errorf("a second stack up changed objects: %s", r.out)
 	}
 
-	// Two offers, each committed and waited for until its gateway is Ready.
-	model := startFakeModel(t)
-	fac := x402test.NewFacilitator(t, x402test.FacilitatorOptions{})
+	// The upstreams are real servers on the node's address behind cluster DNS names.
+	model := startUpstream(t, h.nodeIP, http.StatusOK)
+	upstreams := func() {
+		h.hostService(t, "e2e-upstreams", "model", 11434, model.Port)
+		h.hostService(t, "apps", "weather-api", 8080, model.Port)
+		for i := range 4 {
+			h.hostService(t, fmt.Sprintf("team-%d", i), "api", 8080, model.Port)
+		}
+	}
+	upstreams()
+	modelURL := "http://model.e2e-upstreams.svc.cluster.local:11434"
+	fac := x402test.NewFacilitator(t, x402test.FacilitatorOptions{Host: h.nodeIP})
 	wait := append([]string{"--wait", "--timeout", "3m"}, h.kc()...)
 	start = time.Now()
-	r := h.must(t, append([]string{"sell", "inference", "qwen", "--model", "qwen3:8b", "--upstream-url", model.URL,
+	r := h.must(t, append([]string{"sell", "inference", "qwen", "--model", "qwen3:8b", "--upstream-url", modelURL,
 		"--facilitator", fac.URL(), "--per-request", "0.001", "--pay-to", payTo, "--chain", "base-sepolia"}, wait...)...)
 	t.Logf("TIMING sell inference --wait: %.1fs", time.Since(start).Seconds())
 	if !strings.Contains(r.out, "HelmRelease qwen Ready at "+h.head(t)[:12]) {
@@ -75,14 +93,17 @@ func TestEndToEnd(t *testing.T) {
 		"--per-request", "0.001", "--pay-to", payTo, "--chain", "base-sepolia"}, wait...)...)
 	qwen := checkGateway(t, h, "qwen", "llm", "1000")
 	checkGateway(t, h, "weather", "apps", "1000")
-	if qwen.Upstream != model.URL || qwen.Facilitator != fac.URL() {
+	if qwen.Upstream != modelURL || qwen.Facilitator != fac.URL() {
 		t.Errorf("qwen's config in the API server: upstream %q facilitator %q", qwen.Upstream, qwen.Facilitator)
 	}
+	checkPodsRun(t, h, 6)
 
-	// The gateway binary, on loopback, with the config the API server holds for qwen.
+	// A buyer on the host pays through qwen's Service; the gateway pod settles and then asks the
+	// model, by its cluster DNS name.
 	servePaid(t, h, "qwen", "llm", model, fac)
 
-	// update changes what runs; delete prunes it.
+	// update changes what runs (a new pod); delete prunes it.
+	oldPods := gatewayPods(t, h, "weather", "apps")
 	h.must(t, append([]string{"sell", "update", "qwen", "--per-request", "0.002"}, wait...)...)
 	checkGateway(t, h, "qwen", "llm", "2000")
 	h.must(t, append([]string{"sell", "delete", "weather"}, wait...)...)
@@ -91,6 +112,12 @@ func TestEndToEnd(t *testing.T) {
 	h.gone(t, "apps", "weather-gateway", &corev1.Service{})
 	h.gone(t, "apps", "weather-gateway", &corev1.ConfigMap{})
 	h.gone(t, cluster.Namespace, "weather-gateway-values", &corev1.ConfigMap{})
+	for _, p := range oldPods {
+		h.gone(t, "apps", p.Name, &corev1.Pod{})
+		h.containerGone(t, p)
+	}
+
+	waitFailsFast(t, h, wait)
 
 	// 20 offers, then the whole cluster state thrown away: stack up brings them all back.
 	names := []string{"qwen"}
@@ -104,16 +131,22 @@ func TestEndToEnd(t *testing.T) {
 	h.waitReleases(t, names, 3*time.Minute)
 	head := h.head(t)
 	unreadableSourceNeverPrunes(t, h, names)
+	before := checkPodsRun(t, h, 4+len(names))
 	h.wipe(t)
 	if r := h.obol(append([]string{"stack", "status"}, h.kc()...)...); !strings.Contains(r.out, "NotBootstrapped") {
 		t.Fatalf("after the wipe the cluster still has the stack:\n%s%s", r.out, r.err)
 	}
+	for _, p := range before {
+		h.containerGone(t, p)
+	}
+	upstreams()
 	start = time.Now()
 	h.must(t, append(up, "--wait")...)
 	h.waitReleases(t, names, 5*time.Minute)
 	t.Logf("TIMING wiped cluster -> stack up -> all %d offers Ready: %.1fs", len(names), time.Since(start).Seconds())
 	checkGateway(t, h, "qwen", "llm", "2000")
 	checkGateway(t, h, "api-19", "team-3", "3000")
+	checkPodsRun(t, h, 4+len(names))
 	checkStatusAgrees(t, h, head, names)
 
 	// down suspends and purge removes; neither touches the repo; up brings it all back.
@@ -123,10 +156,15 @@ func TestEndToEnd(t *testing.T) {
 	if !ks.Spec.Suspend {
 		t.Error("after stack down: applications is not suspended")
 	}
+	qwenPods := gatewayPods(t, h, "qwen", "llm")
 	start = time.Now()
 	h.must(t, append([]string{"stack", "purge", "--yes", "--timeout", "3m"}, h.kc()...)...)
 	t.Logf("TIMING stack purge with %d offers: %.1fs", len(names), time.Since(start).Seconds())
 	h.gone(t, "llm", "qwen-gateway", &appsv1.Deployment{})
+	for _, p := range qwenPods {
+		h.gone(t, "llm", p.Name, &corev1.Pod{})
+		h.containerGone(t, p)
+	}
 	if h.head(t) != head {
 		t.Error("stack down/purge moved the branch")
 	}
@@ -137,18 +175,129 @@ func TestEndToEnd(t *testing.T) {
 	h.must(t, append(up, "--wait")...)
 	h.waitReleases(t, names, 5*time.Minute)
 	t.Logf("TIMING stack up after purge -> all %d offers Ready: %.1fs", len(names), time.Since(start).Seconds())
+	checkPodsRun(t, h, 4+len(names))
 	checkStatusAgrees(t, h, head, names)
 	if out, err := exec.Command("git", "-C", h.repo, "fsck", "--strict").CombinedOutput(); err != nil {
 		t.Errorf("git fsck: %v\n%s", err, out)
 	}
 }
 
+// checkGitEndpoint: the GitRepository reads the in-cluster endpoint (obol-git from our image,
+// on the control-plane node, serving the repo from the hostPath) and its artifact is the head.
+func checkGitEndpoint(t *testing.T, h *harness) {
+	t.Helper()
+	var repo sourcev1.GitRepository
+	h.get(t, cluster.Namespace, cluster.Source, &repo)
+	if repo.Spec.URL != settings.DefaultGitURL {
+		t.Errorf("GitRepository URL %s, want %s", repo.Spec.URL, settings.DefaultGitURL)
+	}
+	if repo.Status.Artifact == nil || !cluster.AtCommit(repo.Status.Artifact.Revision, h.head(t)) {
+		t.Errorf("source-controller's artifact %+v, want the head %s fetched from obol-git", repo.Status.Artifact, h.head(t))
+	}
+	var d appsv1.Deployment
+	h.get(t, render.GitEndpointNamespace, render.GitEndpointName, &d)
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != render.GitEndpointImage {
+		t.Errorf("obol-git image %s, want %s", img, render.GitEndpointImage)
+	}
+	if d.Status.AvailableReplicas != 1 {
+		t.Errorf("obol-git: %d available", d.Status.AvailableReplicas)
+	}
+}
+
+// checkPodsRun: every pod in the cluster is on the node, Running, and every container in it
+// started in containerd (a containerd:// ID in the pod status that crictl on the node lists as
+// running) and is Ready. want is how many pods the stack should have. It returns the pods.
+func checkPodsRun(t *testing.T, h *harness, want int) []corev1.Pod {
+	t.Helper()
+	var pods corev1.PodList
+	if err := h.cl.Kube.List(context.Background(), &pods); err != nil {
+		t.Fatal(err)
+	}
+	running := h.runningContainers(t)
+	var live []corev1.Pod
+	var table strings.Builder
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		live = append(live, p)
+		if p.Spec.NodeName != h.node || p.Status.Phase != corev1.PodRunning {
+			t.Errorf("pod %s/%s: node %q phase %s, want Running on %s", p.Namespace, p.Name, p.Spec.NodeName, p.Status.Phase, h.node)
+		}
+		if len(p.Status.ContainerStatuses) != len(p.Spec.Containers) {
+			t.Errorf("pod %s/%s: %d container statuses for %d containers", p.Namespace, p.Name, len(p.Status.ContainerStatuses), len(p.Spec.Containers))
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			id, ok := strings.CutPrefix(cs.ContainerID, "containerd://")
+			if !ok || len(id) < 13 || cs.State.Running == nil || cs.Started == nil || !*cs.Started || !cs.Ready {
+				t.Errorf("pod %s/%s container %s: id %q running %v ready %v", p.Namespace, p.Name, cs.Name, cs.ContainerID, cs.State.Running != nil, cs.Ready)
+				continue
+			}
+			if !running[id] {
+				t.Errorf("pod %s/%s container %s: containerd has no running container %s", p.Namespace, p.Name, cs.Name, id)
+			}
+			fmt.Fprintf(&table, "  %-16s %-44s %-8s %s %s\n", p.Namespace, p.Name, cs.Name, id[:13], cs.Image)
+		}
+	}
+	if len(live) != want {
+		t.Errorf("%d pods in the cluster, want %d", len(live), want)
+	}
+	t.Logf("%d pods running on %s, %d containers running in containerd:\n%s", len(live), h.node, len(running), table.String())
+	return live
+}
+
+// runningContainers are the IDs of the containers crictl lists as running on the node.
+func (h *harness) runningContainers(t testing.TB) map[string]bool {
+	t.Helper()
+	out, err := exec.Command(h.crictl[0], append(h.crictl[1:], "ps", "-o", "json", "--state", "running")...).Output()
+	if err != nil {
+		t.Fatalf("crictl ps: %v", err)
+	}
+	var ps struct {
+		Containers []struct{ ID string } `json:"containers"`
+	}
+	if err := json.Unmarshal(out, &ps); err != nil {
+		t.Fatalf("crictl ps: %v", err)
+	}
+	ids := map[string]bool{}
+	for _, c := range ps.Containers {
+		ids[c.ID] = true
+	}
+	return ids
+}
+
+// containerGone waits until none of the pod's containers is running in containerd any more.
+func (h *harness) containerGone(t *testing.T, p corev1.Pod) {
+	t.Helper()
+	h.waitFor(t, "the containers of pod "+p.Namespace+"/"+p.Name+" to stop", func() bool {
+		running := h.runningContainers(t)
+		for _, cs := range p.Status.ContainerStatuses {
+			if running[strings.TrimPrefix(cs.ContainerID, "containerd://")] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// gatewayPods are the pods of an offer's gateway.
+func gatewayPods(t *testing.T, h *harness, name, ns string) []corev1.Pod {
+	t.Helper()
+	var pods corev1.PodList
+	if err := h.cl.Kube.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/instance": name}); err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) == 0 {
+		t.Fatalf("no pods of %s/%s", ns, name)
+	}
+	return pods.Items
+}
+
 // checkGateway: the offer's gateway Deployment, Service and config are in the API server with
-// the offer's values, the Deployment is Available and its pods Running on the kwok node. It
-// returns the config the API server holds.
+// the offer's values, and the Deployment's pod runs our image with the chart's security context
+// and passes its probes. It returns the config the API server holds.
 func checkGateway(t *testing.T, h *harness, name, ns, amount string) *gatewayconfig.Config {
 	t.Helper()
-	ctx := context.Background()
 	full := name + "-gateway"
 	var cm corev1.ConfigMap
 	h.get(t, ns, full, &cm)
@@ -171,70 +320,45 @@ func checkGateway(t *testing.T, h *harness, name, ns, amount string) *gatewaycon
 	if d.Status.AvailableReplicas < 1 || d.Status.UpdatedReplicas < 1 {
 		t.Errorf("Deployment %s/%s: %d available, %d updated", ns, full, d.Status.AvailableReplicas, d.Status.UpdatedReplicas)
 	}
-	var pods corev1.PodList
-	if err := h.cl.Kube.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels(d.Spec.Selector.MatchLabels)); err != nil {
-		t.Fatal(err)
-	}
-	running := 0
-	for _, p := range pods.Items {
-		if p.Status.Phase == corev1.PodRunning && p.Spec.NodeName == "kwok-node-0" && p.DeletionTimestamp == nil {
-			running++
+	ready := 0
+	for _, p := range gatewayPods(t, h, name, ns) {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		sc, csc := p.Spec.SecurityContext, p.Spec.Containers[0].SecurityContext
+		if sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 65532 || csc == nil || csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem {
+			t.Errorf("pod %s/%s runs without the chart's security context", ns, p.Name)
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Ready && strings.HasPrefix(cs.ContainerID, "containerd://") && cs.Image == "ghcr.io/obol/obol-gateway:0.1.0" {
+				ready++
+			}
 		}
 	}
-	if running < 1 {
-		t.Errorf("no Running pod of %s/%s on kwok-node-0 (%d pods)", ns, full, len(pods.Items))
+	if ready < 1 {
+		t.Errorf("no Ready gateway container of %s/%s from ghcr.io/obol/obol-gateway:0.1.0", ns, full)
 	}
 	return cfg
 }
 
-// servePaid starts the real gateway binary on loopback with the config.json the API server
-// holds for the offer: an unpaid request gets 402, a paid one reaches the model and is settled.
-func servePaid(t *testing.T, h *harness, name, ns string, model *fakeModel, fac *x402test.Facilitator) {
+// servePaid: a buyer on the host calls the offer's gateway through its Service (ClusterIP,
+// routed by kube-proxy to the gateway pod): unpaid 402, paid 200 with the model's answer and
+// a receipt, settled once by the facilitator on the node's address.
+func servePaid(t *testing.T, h *harness, name, ns string, model *upstream, fac *x402test.Facilitator) {
 	t.Helper()
-	var cm corev1.ConfigMap
-	h.get(t, ns, name+"-gateway", &cm)
-	path := filepath.Join(t.TempDir(), "config.json")
-	if err := os.WriteFile(path, []byte(cm.Data["config.json"]), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, h.buildGateway(t), "--config", path, "--listen", addr)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("gateway logs:\n%s", logs.String())
-		}
-	}()
-	base := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the gateway did not start: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	url := base + "/services/" + name + "/v1/chat/completions"
+	var svc corev1.Service
+	h.get(t, ns, name+"-gateway", &svc)
+	url := fmt.Sprintf("http://%s:%d/services/%s/v1/chat/completions", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port, name)
 	body := `{"model":"qwen3:8b","messages":[{"role":"user","content":"hi"}]}`
+	calls := model.Calls()
 	resp, err := http.Post(url, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusPaymentRequired || model.Calls() != 0 {
-		t.Fatalf("unpaid request: %d, model called %d times; want 402 and none", resp.StatusCode, model.Calls())
+	if resp.StatusCode != http.StatusPaymentRequired || model.Calls() != calls {
+		t.Fatalf("unpaid request: %d, model called %d times; want 402 and none", resp.StatusCode, model.Calls()-calls)
 	}
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -252,14 +376,65 @@ func servePaid(t *testing.T, h *harness, name, ns string, model *fakeModel, fac 
 	if resp.StatusCode != http.StatusOK || err != nil || len(answer.Choices) != 1 || answer.Choices[0].Message.Content != "paid answer" {
 		t.Fatalf("paid request: %d %+v %v", resp.StatusCode, answer, err)
 	}
-	if receipt == nil || receipt.Transaction == "" || model.Calls() != 1 {
-		t.Fatalf("paid request: receipt %+v, model called %d times", receipt, model.Calls())
+	if receipt == nil || receipt.Transaction == "" || model.Calls() != calls+1 {
+		t.Fatalf("paid request: receipt %+v, model called %d times", receipt, model.Calls()-calls)
 	}
 	s := fac.Settlements()
 	if len(s) != 1 || s[0].To != payTo || s[0].Value != "1000" || s[0].Network != "eip155:84532" {
 		t.Fatalf("settlements: %+v", s)
 	}
-	t.Logf("gateway on %s with the API server's config: 402 unpaid, 200 paid, settled %s to %s (tx %s)", addr, s[0].Value, s[0].To, receipt.Transaction)
+	t.Logf("gateway pod behind %s: 402 unpaid, 200 paid, settled %s to %s (tx %s)", url, s[0].Value, s[0].To, receipt.Transaction)
+}
+
+// waitFailsFast: --wait ends with the reason, long before its timeout, when an offer's gateway
+// cannot become Ready (its upstream's health check answers 503, so the readiness probe fails)
+// and when the Kustomization cannot build the commit; stack status shows the same reason.
+func waitFailsFast(t *testing.T, h *harness, wait []string) {
+	t.Helper()
+	sick := startUpstream(t, h.nodeIP, http.StatusServiceUnavailable)
+	h.hostService(t, "sick", "sick-api", 8080, sick.Port)
+	start := time.Now()
+	r := h.obol(append([]string{"sell", "http", "sick", "--upstream", "sick-api", "--namespace", "sick", "--port", "8080",
+		"--per-request", "0.001", "--pay-to", payTo, "--chain", "base-sepolia"}, wait...)...)
+	took := time.Since(start)
+	t.Logf("sell --wait of a gateway that cannot become Ready: exit %d after %.1fs\n%s%s", r.code, took.Seconds(), r.out, r.err)
+	if r.code == 0 || !strings.Contains(r.err, "ReadinessProbeFailed") || !strings.Contains(r.err, "statuscode: 503") || took > 2*time.Minute {
+		t.Errorf("sell --wait: exit %d after %s, want a failure naming the failing readiness probe well before the 3m timeout", r.code, took)
+	}
+	r = h.must(t, append([]string{"stack", "status"}, h.kc()...)...)
+	if !strings.Contains(r.out, "ReadinessProbeFailed") {
+		t.Errorf("stack status does not show why sick is not Ready:\n%s", r.out)
+	}
+	h.must(t, append([]string{"sell", "delete", "sick"}, wait...)...)
+
+	// A commit the applications Kustomization cannot build (a file that is not YAML).
+	bad := filepath.Join(h.repo, "applications", "notes.yaml")
+	if err := os.WriteFile(bad, []byte("kind: ConfigMap\nmetadata: {name: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", h.repo, "-c", "user.name=e2e", "-c", "user.email=e2e@example.com"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	git("add", "applications/notes.yaml")
+	git("commit", "-q", "-m", "a file kustomize cannot read")
+	start = time.Now()
+	r = h.obol(append([]string{"stack", "up"}, wait...)...)
+	took = time.Since(start)
+	t.Logf("stack up --wait at a commit that does not build: exit %d after %.1fs\n%s%s", r.code, took.Seconds(), r.out, r.err)
+	if r.code == 0 || !strings.Contains(r.err+r.out, "Kustomization applications: BuildFailed") || took > 2*time.Minute {
+		t.Errorf("stack up --wait: exit %d after %s, want the Kustomization's BuildFailed well before the timeout", r.code, took)
+	}
+	r = h.must(t, append([]string{"stack", "status"}, h.kc()...)...)
+	if !strings.Contains(r.out, "BuildFailed") {
+		t.Errorf("stack status does not show the build failure:\n%s", r.out)
+	}
+	git("rm", "-q", "applications/notes.yaml")
+	git("commit", "-q", "-m", "remove it")
+	h.must(t, append([]string{"stack", "up"}, wait...)...)
 }
 
 // unreadableSourceNeverPrunes takes the stack repo away from the git endpoint (it answers 404)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -17,9 +18,14 @@ import (
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	"github.com/fluxcd/pkg/apis/meta"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	obol "github.com/obol/obol"
@@ -34,8 +40,10 @@ type harness struct {
 	state      string
 	root       string // the module root (scripts/e2e lives there)
 	kubeconfig string
-	repo       string
-	gitURL     string
+	repo       string // the stack repo, which the in-cluster git endpoint serves from the node
+	node       string // the node's name
+	nodeIP     string // the node's address: where test servers listen for the pods to reach them
+	crictl     []string
 	cl         *cluster.Client
 }
 
@@ -75,17 +83,18 @@ func (h *harness) readEnv(t testing.TB) {
 		}
 	}
 	h.kubeconfig = env["OBOL_E2E_KUBECONFIG"]
-	h.gitURL = env["OBOL_E2E_GIT_URL"] + "/stack.git"
 	h.repo = filepath.Join(env["OBOL_E2E_REPOS"], "stack")
+	h.node, h.nodeIP = env["OBOL_E2E_NODE"], env["OBOL_E2E_NODE_IP"]
+	h.crictl = []string{env["OBOL_E2E_CRICTL"], "--runtime-endpoint", env["OBOL_E2E_CRI"], "--image-endpoint", env["OBOL_E2E_CRI"]}
 	h.cl, err = cluster.Connect(cluster.Config{Kubeconfig: h.kubeconfig})
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-// wipe throws the cluster away: scripts/e2e/up.sh stops every process it started, deletes
-// etcd's data and the source-controller's storage, and starts an empty control plane. The
-// stack repo (served by obol-git from the same state directory) stays.
+// wipe throws the cluster away: scripts/e2e/up.sh stops every process it started and every pod
+// on the node, deletes etcd's data and the kubelet's, and starts an empty cluster on the same
+// node (its images stay, as a node's would). The stack repo stays.
 func (h *harness) wipe(t testing.TB) {
 	t.Helper()
 	start := time.Now()
@@ -228,50 +237,32 @@ func (h *harness) gone(t testing.TB, ns, name string, obj client.Object) {
 	}
 }
 
-// buildGateway builds cmd/obol-gateway into a temp dir.
-func (h *harness) buildGateway(t testing.TB) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "obol-gateway")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/obol-gateway")
-	cmd.Dir = h.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building obol-gateway: %v\n%s", err, out)
-	}
-	return bin
+// upstream is a real HTTP server on the node's address, standing in for a seller's API or
+// model: it answers GET /health with the status health and every other request with an
+// OpenAI-style chat completion, and counts the requests that are not health checks.
+type upstream struct {
+	mu     sync.Mutex
+	calls  int
+	health int
+	Port   int
 }
 
-// freeAddr is a loopback address nobody listens on.
-func freeAddr(t testing.TB) string {
+func startUpstream(t testing.TB, host string, health int) *upstream {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	u := &upstream{health: health}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// fakeModel is an OpenAI-compatible upstream on loopback that counts what reaches it.
-type fakeModel struct {
-	mu    sync.Mutex
-	calls int
-	srv   *http.Server
-	URL   string
-}
-
-func startFakeModel(t testing.TB) *fakeModel {
-	t.Helper()
-	m := &fakeModel{}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.URL = "http://" + l.Addr().String()
-	m.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m.mu.Lock()
-		m.calls++
-		m.mu.Unlock()
+	u.Port = l.Addr().(*net.TCPAddr).Port
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			w.WriteHeader(u.health)
+			return
+		}
+		u.mu.Lock()
+		u.calls++
+		u.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"id": "chatcmpl-e2e", "object": "chat.completion", "model": "qwen3:8b",
@@ -279,15 +270,41 @@ func startFakeModel(t testing.TB) *fakeModel {
 			"usage":   map[string]any{"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
 		})
 	}), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = m.srv.Serve(l) }()
-	t.Cleanup(func() { _ = m.srv.Close() })
-	return m
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return u
 }
 
-func (m *fakeModel) Calls() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.calls
+func (u *upstream) Calls() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.calls
+}
+
+// hostService makes name.ns.svc.cluster.local:port a Service whose endpoint is hostPort on the
+// node's address (a Service without a selector and its EndpointSlice), so pods reach a test
+// server on the host by cluster DNS and kube-proxy, as they would an upstream in the cluster.
+func (h *harness) hostService(t testing.TB, ns, name string, port, hostPort int) string {
+	t.Helper()
+	ctx := context.Background()
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: corev1.ServiceSpec{
+			Ports: []corev1.ServicePort{{Name: "http", Port: int32(port), TargetPort: intstr.FromInt32(int32(hostPort)), Protocol: corev1.ProtocolTCP}},
+		}},
+		&discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: name + "-host", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{h.nodeIP}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(hostPort)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		},
+	}
+	for _, o := range objs {
+		if err := h.cl.Kube.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("creating %T %s/%s: %v", o, ns, o.GetName(), err)
+		}
+	}
+	return fmt.Sprintf("http://%s.%s.svc.cluster.local:%d", name, ns, port)
 }
 
 // waitFor polls cond every 200ms for up to two minutes.

@@ -15,16 +15,17 @@ import (
 )
 
 // TestTeamRemoteStackUp: a stack on a shared remote that needs credentials (git http-backend
-// with token auth, on loopback). stack up refuses until it is given a read-only token, stores
+// with token auth, on the node's address, where source-controller's pod reaches it). stack up refuses until it is given a read-only token, stores
 // it as the GitRepository's Secret, and the real source-controller fetches the remote with it;
 // a sell is pushed there and reconciled from there.
 func TestTeamRemoteStackUp(t *testing.T) {
 	h := setup(t)
 	h.wipe(t)
+	h.hostService(t, "apps", "weather-api", 8080, startUpstream(t, h.nodeIP, 200).Port)
 	root := t.TempDir()
 	bare := gittest.InitBare(t, root, "stack.git", "main")
 	const user, token = "x-access-token", "e2e-token-7f3a9c"
-	srv := gittest.StartHTTP(t, root, gittest.HTTPOptions{Username: user, Token: token})
+	srv := gittest.StartHTTP(t, root, gittest.HTTPOptions{Username: user, Token: token, Host: h.nodeIP})
 	url := srv.RepoURL("stack.git")
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
@@ -91,9 +92,10 @@ func TestTeamRemoteStackUp(t *testing.T) {
 func TestTeamRemoteStackUpSSH(t *testing.T) {
 	h := setup(t)
 	h.wipe(t)
+	h.hostService(t, "apps", "weather-api", 8080, startUpstream(t, h.nodeIP, 200).Port)
 	root := t.TempDir()
 	gittest.InitBare(t, root, "stack.git", "main")
-	srv := gittest.StartSSH(t, root)
+	srv := gittest.StartSSHOn(t, root, h.nodeIP)
 	url := srv.RepoURL("stack.git")
 	repo := []string{"--repo", filepath.Join(t.TempDir(), "stack")}
 	keys := []string{"--ssh-key", srv.ClientKeyFile, "--known-hosts", srv.KnownHostsFile}
@@ -102,7 +104,7 @@ func TestTeamRemoteStackUpSSH(t *testing.T) {
 	h.must(t, up...)
 	var secret corev1.Secret
 	h.get(t, cluster.Namespace, settings.DefaultGitSecret, &secret)
-	if len(secret.Data["identity"]) == 0 || !strings.Contains(string(secret.Data["known_hosts"]), "127.0.0.1") {
+	if len(secret.Data["identity"]) == 0 || !strings.Contains(string(secret.Data["known_hosts"]), h.nodeIP) {
 		t.Fatalf("deploy-key Secret has keys %v", secret.Data)
 	}
 	h.must(t, append(append(append([]string{"sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--port", "8080",

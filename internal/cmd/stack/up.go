@@ -26,10 +26,7 @@ type UpOptions struct {
 	GitURL  string
 	Wait    bool
 	Timeout time.Duration
-	// SkipControllersWait does not wait for the Flux Deployments: for clusters whose Flux
-	// controllers run outside the cluster (the end-to-end harness).
-	SkipControllersWait bool
-	Creds               CredentialFlags
+	Creds   CredentialFlags
 }
 
 // CredentialFlags give the reconciler read-only access to a shared remote.
@@ -54,7 +51,7 @@ kubeconfig and a k3d binary on PATH, it creates the k3d cluster obol-<stack> wit
 mounted into the node.`,
 		Example: cmdutil.Examples(`obol stack up --wait
 obol stack up --context k3d-obol-dev --wait --timeout 10m
-obol stack up --git-url http://127.0.0.1:8080/stack.git --skip-controllers-wait`),
+obol stack up --git-url https://git.example.com/team/stack.git --git-token-file ~/.config/obol/read-token`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -66,7 +63,6 @@ obol stack up --git-url http://127.0.0.1:8080/stack.git --skip-controllers-wait`
 	cmd.Flags().StringVar(&opts.GitURL, "git-url", "", "URL the GitRepository fetches from (default obol.yaml's spec.gitURL)")
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait until the root Kustomizations are Ready at the repo's head")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long to wait for the controllers and, with --wait, for the head to be applied")
-	cmd.Flags().BoolVar(&opts.SkipControllersWait, "skip-controllers-wait", false, "do not wait for the Flux Deployments (controllers that run outside the cluster)")
 	cmd.Flags().StringVar(&opts.Creds.TokenFile, "git-token-file", "", "file holding a read-only token for the shared remote: stored as the reconciler's credentials Secret, never in git")
 	cmd.Flags().StringVar(&opts.Creds.Username, "git-username", "git", "username sent with --git-token-file")
 	cmd.Flags().StringVar(&opts.Creds.SSHKey, "git-ssh-key", "", "read-only deploy key (private key file) for an ssh:// remote: stored as the reconciler's credentials Secret")
@@ -118,9 +114,8 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 		return runUpArgo(ctx, opts, cl, st, progress, start)
 	}
 	res, err := cl.Bootstrap(ctx, st.Objs, cluster.BootstrapOptions{
-		SkipDeploymentsWait: opts.SkipControllersWait,
-		Timeout:             opts.Timeout,
-		Progress:            progress,
+		Timeout:  opts.Timeout,
+		Progress: progress,
 	})
 	if err != nil {
 		return fmt.Errorf("stack up: %w", err)

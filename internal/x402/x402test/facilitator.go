@@ -49,6 +49,9 @@ type FacilitatorOptions struct {
 	Now func() time.Time
 	// SettleDelay is how long /settle takes (cut short if the caller goes away).
 	SettleDelay time.Duration
+	// Host is the address it listens on; empty means 127.0.0.1 (the end-to-end tests use their
+	// node's address, which gateway pods reach).
+	Host string
 }
 
 // Settlement is one successful /settle.
@@ -103,7 +106,11 @@ func NewFacilitator(t testing.TB, opts FacilitatorOptions) *Facilitator {
 	mux.HandleFunc("POST /settle", f.handleSettle)
 	mux.HandleFunc("GET /supported", f.handleSupported)
 	f.srv = httptest.NewUnstartedServer(f.gate(mux))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	host := opts.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatalf("x402test: listen: %v", err)
 	}
