@@ -18,9 +18,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,8 +70,17 @@ func TestEndToEnd(t *testing.T) {
 
 	// The upstreams are real servers on the node's address behind cluster DNS names.
 	model := startUpstream(t, h.nodeIP, http.StatusOK)
+	// The facilitator (it checks the buyer's signatures) is on the node's address too, behind
+	// a cluster-local name: an offer's facilitator must be https unless it is cluster-local.
+	fac := x402test.NewFacilitator(t, x402test.FacilitatorOptions{Host: h.nodeIP})
+	facURL, err := url.Parse(fac.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	facPort, _ := strconv.Atoi(facURL.Port())
 	upstreams := func() {
 		h.hostService(t, "e2e-upstreams", "model", 11434, model.Port)
+		h.hostService(t, "e2e-upstreams", "facilitator", 80, facPort)
 		h.hostService(t, "apps", "weather-api", 8080, model.Port)
 		for i := range 4 {
 			h.hostService(t, fmt.Sprintf("team-%d", i), "api", 8080, model.Port)
@@ -77,11 +88,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 	upstreams()
 	modelURL := "http://model.e2e-upstreams.svc.cluster.local:11434"
-	fac := x402test.NewFacilitator(t, x402test.FacilitatorOptions{Host: h.nodeIP})
+	facilitator := "http://facilitator.e2e-upstreams.svc.cluster.local"
 	wait := append([]string{"--wait", "--timeout", "3m"}, h.kc()...)
 	start = time.Now()
 	r := h.must(t, append([]string{"sell", "inference", "qwen", "--model", "qwen3:8b", "--upstream-url", modelURL,
-		"--facilitator", fac.URL(), "--per-request", "0.001", "--pay-to", payTo, "--chain", "base-sepolia"}, wait...)...)
+		"--facilitator", facilitator, "--per-request", "0.001", "--pay-to", payTo, "--chain", "base-sepolia"}, wait...)...)
 	t.Logf("TIMING sell inference --wait: %.1fs", time.Since(start).Seconds())
 	if !strings.Contains(r.out, "HelmRelease qwen Ready at "+h.head(t)[:12]) {
 		t.Errorf("sell --wait did not report the release Ready at the new head:\n%s", r.out)
@@ -93,7 +104,7 @@ func TestEndToEnd(t *testing.T) {
 		"--per-request", "0.001", "--pay-to", payTo, "--chain", "base-sepolia"}, wait...)...)
 	qwen := checkGateway(t, h, "qwen", "llm", "1000")
 	checkGateway(t, h, "weather", "apps", "1000")
-	if qwen.Upstream != modelURL || qwen.Facilitator != fac.URL() {
+	if qwen.Upstream != modelURL || qwen.Facilitator != facilitator {
 		t.Errorf("qwen's config in the API server: upstream %q facilitator %q", qwen.Upstream, qwen.Facilitator)
 	}
 	checkPodsRun(t, h, 6)
@@ -405,6 +416,10 @@ func waitFailsFast(t *testing.T, h *harness, wait []string) {
 	if !strings.Contains(r.out, "ReadinessProbeFailed") {
 		t.Errorf("stack status does not show why sick is not Ready:\n%s", r.out)
 	}
+	// Once the upstream is healthy the same release becomes Ready by itself (helm-controller
+	// finishes the install it was waiting on; a delete would wait for that too).
+	sick.SetHealth(http.StatusOK)
+	h.waitReleases(t, []string{"sick"}, 3*time.Minute)
 	h.must(t, append([]string{"sell", "delete", "sick"}, wait...)...)
 
 	// A commit the applications Kustomization cannot build (a file that is not YAML).

@@ -257,7 +257,10 @@ func startUpstream(t testing.TB, host string, health int) *upstream {
 	u.Port = l.Addr().(*net.TCPAddr).Port
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/health" {
-			w.WriteHeader(u.health)
+			u.mu.Lock()
+			code := u.health
+			u.mu.Unlock()
+			w.WriteHeader(code)
 			return
 		}
 		u.mu.Lock()
@@ -273,6 +276,13 @@ func startUpstream(t testing.TB, host string, health int) *upstream {
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return u
+}
+
+// SetHealth changes what GET /health answers.
+func (u *upstream) SetHealth(code int) {
+	u.mu.Lock()
+	u.health = code
+	u.mu.Unlock()
 }
 
 func (u *upstream) Calls() int {
