@@ -41,16 +41,19 @@ FUZZTIME ?= 10s
 fuzz: ## run every Go fuzz target in the module for FUZZTIME each (scripts/fuzz.sh finds them)
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
-# The end-to-end test against a real control plane and the real Flux controllers, as host
-# processes on 127.0.0.1 (scripts/e2e/up.sh). setup.sh builds them once into ~/.cache/obol-e2e
-# (14 minutes on 2 cores cold, 25 CPU-minutes; nothing when warm). Not part of the quick `make test`.
+# The end-to-end test on a real cluster on this machine (scripts/e2e/up.sh, as root): the control
+# plane and a real node (kubelet, containerd, runc, CNI, kube-proxy, CoreDNS) as host processes;
+# the Flux controllers, obol-git and every gateway run as pods on it, from images built here.
+# setup.sh installs the Debian packages and builds the binaries and the Flux images once into
+# ~/.cache/obol-e2e (about 35 minutes on 2 cores cold; nothing when warm); images.sh builds this
+# checkout's images. Not part of the quick `make test`.
 E2E_STATE ?= /tmp/obol-e2e
-E2E_RUN = ./scripts/e2e/setup.sh && export OBOL_E2E_STATE=$(E2E_STATE) && ./scripts/e2e/up.sh && \
+E2E_RUN = ./scripts/e2e/setup.sh && export OBOL_E2E_STATE=$(E2E_STATE) && ./scripts/e2e/images.sh && ./scripts/e2e/up.sh && \
 	{ OBOL_E2E=1 $(GO) test -count=1 -v $(1) ./test/e2e/; rc=$$?; ./scripts/e2e/down.sh; exit $$rc; }
-e2e: ## end-to-end: build the control plane (cached), start it, run test/e2e, stop it
-	$(call E2E_RUN,-run Test -timeout 25m)
+e2e: ## end-to-end: build the cluster (cached) and the images, start it, run test/e2e, stop it
+	$(call E2E_RUN,-run Test -timeout 30m)
 
-e2e-bench: ## commit -> offer Ready p50/p95 with and without the trigger, and stack up with 100 offers
+e2e-bench: ## on the real node: commit -> offer Ready p50/p95 with and without the trigger, stack up with 100 offers, memory
 	$(call E2E_RUN,-run '^$$' -bench BenchmarkConvergence -benchtime 1x -timeout 30m)
 
 lint: ## gofmt, go vet and golangci-lint

@@ -6,7 +6,7 @@
 # with the reference CNI plugins; the kubelet, kube-proxy (iptables) and CoreDNS (cluster DNS).
 # Nothing of the stack itself runs here: `obol stack up` applies the Flux controllers and the git
 # endpoint, and they run as pods on the node. Binaries come from scripts/e2e/setup.sh
-# ($OBOL_E2E_PREFIX, default ~/.cache/obol-e2e); the images from this checkout and setup.sh.
+# ($OBOL_E2E_PREFIX, default ~/.cache/obol-e2e); the images from images.sh and setup.sh.
 #
 # The network never leaves the machine. The node is the bridge obol0 at $NODE_IP (10.244.0.1):
 # the API server, the kubelet and CoreDNS listen there, pods get 10.244.0.0/24 on it, and the
@@ -52,7 +52,7 @@ if [ -x "$state/down.sh" ]; then "$state/down.sh" >/dev/null 2>&1 || true; fi
 # What the previous run's down.sh may not have removed (it was killed): nothing may be mounted
 # under $state before it is wiped.
 findmnt -rn -o TARGET | awk -v s="$state/" 'index($0, s) == 1' | sort -r | xargs -r umount -l 2>/dev/null || true
-rm -rf "$state/etcd" "$state/logs" "$state/kubelet" "$state/containerd/state" "$state/cni" "$state/pods"
+rm -rf "$state/etcd" "$state/logs" "$state/kubelet" "$state/containerd/state" "$state/cni"
 mkdir -p "$state"/{pki,logs,etcd,repos,kubelet,cni,containerd/root,containerd/state,containerd/net.d,containerd/certs.d}
 pids=$state/pids
 : >"$pids"
@@ -67,15 +67,19 @@ cat >"$state/down.sh" <<EOF
 # kubelet is stopped so it restarts none, then every sandbox is removed through the CRI, which
 # runs the CNI teardown), then the processes newest first, then mounts, iptables and the bridge.
 pids=$pids
-stop() { # stop NAME...: TERM, wait up to 5 s, KILL
-	local n p
+stop() { # stop NAME...: TERM to all at once, wait up to 5 s for them together, then KILL
+	local n p live=()
 	for n in "\$@"; do
 		p=\$(awk -v n="\$n" '\$2 == n {print \$1}' "\$pids" 2>/dev/null)
-		[ -n "\$p" ] || continue
-		kill "\$p" 2>/dev/null && echo "stopped \$n (\$p)"
-		for _ in \$(seq 50); do kill -0 "\$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "\$p" 2>/dev/null || true
+		[ -n "\$p" ] && kill "\$p" 2>/dev/null && live+=("\$p") && echo "stopping \$n (\$p)"
 	done
+	for _ in \$(seq 50); do
+		n=0
+		for p in "\${live[@]}"; do kill -0 "\$p" 2>/dev/null && n=1; done
+		[ \$n = 0 ] && return
+		sleep 0.1
+	done
+	for p in "\${live[@]}"; do kill -9 "\$p" 2>/dev/null || true; done
 }
 if [ -f "\$pids" ]; then
 	stop kubelet
@@ -248,17 +252,12 @@ wait_for containerd 30 "${crictl[@]}" info
 "${crictl[@]}" rmp --all --force >/dev/null 2>&1 || true
 
 # Every image the node runs, imported under the reference the manifests use (IfNotPresent
-# never pulls): the pause image, the gateway and obol-git from this checkout, the Flux
-# controllers from setup.sh.
+# never pulls): the pause image, the gateway and obol-git (images.sh, from this checkout), the
+# Flux controllers (setup.sh). containerd's content store outlives a wipe, so an image already
+# there costs little.
 images=$state/images
-mkdir -p "$images"
-(
-	cd "$root"
-	CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w" -o "$images/pause" ./hack/pause
-	go run ./hack/mkimage --binary "$images/pause" --tag obol.test/pause:1 --path /pause --ca-certs "" --out "$images/pause.tar" >/dev/null
-	make -s image git-image >/dev/null
-)
-for tar in "$images/pause.tar" "$root/bin/obol-gateway.tar" "$root/bin/obol-git.tar" "$prefix"/images/*.tar; do
+for tar in "$images/pause.tar" "$images/obol-gateway.tar" "$images/obol-git.tar" "$prefix"/images/*.tar; do
+	[ -f "$tar" ] || { say "missing $tar: run scripts/e2e/images.sh (and setup.sh)"; exit 1; }
 	ctr --address "$state/containerd/containerd.sock" -n k8s.io images import "$tar" >/dev/null
 done
 say "images: $(ctr --address "$state/containerd/containerd.sock" -n k8s.io images ls -q | grep -v '^sha256:' | tr '\n' ' ')"

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,10 +15,11 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/obol/obol/internal/argocd"
+	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/settings"
 )
 
-// TestArgoCDStackUp: an Argo CD stack against a real API server. No Argo CD controller runs
+// TestArgoCDStackUp: an Argo CD stack against a real API server and node. No Argo CD controller runs
 // here (its module cannot be built on this machine), so this proves what obol does: without
 // Argo CD, stack up says so; with Argo CD's CRDs, the root Application is accepted by the API
 // server's own validation of Argo CD's schema, a second stack up changes nothing, and --wait and
@@ -61,10 +63,17 @@ func TestArgoCDStackUp(t *testing.T) {
 		})
 	}
 
+	// The root Application and the in-cluster git endpoint (Namespace, Deployment, Service),
+	// whose pod then runs on the node: the repo server would read the repo from it.
 	r := h.must(t, up...)
-	if !strings.Contains(r.out, "1 created") {
+	if !strings.Contains(r.out, "4 created") {
 		t.Errorf("stack up: %s", r.out)
 	}
+	var git appsv1.Deployment
+	h.waitFor(t, "the git endpoint's Deployment to be Available", func() bool {
+		h.get(t, render.GitEndpointNamespace, render.GitEndpointName, &git)
+		return git.Status.AvailableReplicas == 1
+	})
 	root := &unstructured.Unstructured{}
 	root.SetAPIVersion(argocd.APIVersion)
 	root.SetKind(argocd.ApplicationKind)
