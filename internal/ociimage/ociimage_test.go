@@ -571,6 +571,36 @@ func TestMkimage(t *testing.T) {
 	if _, err := os.Stat(tarPath); err != nil {
 		t.Error(err)
 	}
+	// --port is the port the image declares: obol-git's image listens on 8080, not the
+	// gateway's 8402 (it declared 8402 before the flag existed).
+	portLayout := filepath.Join(dir, "bin", "obol-git-oci")
+	if out, err := exec.Command(build.mkimage, "--binary", build.payload, "--tag", ref, "--layout", portLayout,
+		"--arch", runtime.GOARCH, "--ca-certs", "", "--port", "8080").CombinedOutput(); err != nil {
+		t.Fatalf("mkimage --port: %v\n%s", err, out)
+	}
+	lp, err := layout.FromPath(portLayout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ii, err := lp.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := ii.IndexManifest()
+	if err != nil || len(im.Manifests) != 1 {
+		t.Fatalf("layout %s: %v", portLayout, err)
+	}
+	pimg, err := ii.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := pimg.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cf.Config.ExposedPorts["8080/tcp"]; !ok || len(cf.Config.ExposedPorts) != 1 {
+		t.Errorf("mkimage --port 8080: exposed ports %v, want only 8080/tcp", cf.Config.ExposedPorts)
+	}
 	// Usage errors exit 2 and write nothing.
 	for _, args := range [][]string{{}, {"--binary", build.payload}, {"--binary", build.payload, "--tag", ref}} {
 		c := exec.Command(build.mkimage, args...)

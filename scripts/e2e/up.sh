@@ -185,6 +185,7 @@ start kube-apiserver "$bin/kube-apiserver" --etcd-servers="http://127.0.0.1:$etc
 	--bind-address="$node_ip" --advertise-address="$node_ip" --secure-port="$apiserver_port" \
 	--tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" --client-ca-file="$p/ca.crt" \
 	--kubelet-client-certificate="$p/admin.crt" --kubelet-client-key="$p/admin.key" \
+	--kubelet-preferred-address-types=InternalIP \
 	--service-account-issuer=https://kubernetes.default.svc.cluster.local \
 	--service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key" \
 	--service-cluster-ip-range="$svc_cidr" \
