@@ -34,7 +34,7 @@ moddir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\
 # hybrid cgroup layout) and the reference CNI plugins in /usr/lib/cni.
 debian_packages() {
 	local p missing=()
-	for p in containerd runc containernetworking-plugins iptables conntrack openssl curl; do
+	for p in containerd runc containernetworking-plugins iptables conntrack iproute2 procps util-linux openssl curl; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 	done
 	[ ${#missing[@]} = 0 ] && return
