@@ -63,3 +63,15 @@ func TestDiagnosePod(t *testing.T) {
 		})
 	}
 }
+
+// The wait's progress lines say what the kubelet says, whether or not helm-controller has
+// handled the request yet (it has not, all the while its install waits on the pod).
+func TestReleaseProgressShowsPods(t *testing.T) {
+	trouble := &PodTrouble{Pod: "sick/sick-gateway-1", Container: "gateway", Reason: "ReadinessProbeFailed", Message: "Readiness probe failed: HTTP probe failed with statuscode: 503"}
+	for _, handled := range []bool{false, true} {
+		p := ReleaseProgress{Elapsed: 21 * time.Second, Name: "sick", Exists: true, Handled: handled, Ready: "Unknown", Reason: "Progressing", Pods: trouble}
+		if s := p.String(); !strings.Contains(s, "pod sick/sick-gateway-1 container gateway: ReadinessProbeFailed: Readiness probe failed") {
+			t.Errorf("handled=%v: %q", handled, s)
+		}
+	}
+}

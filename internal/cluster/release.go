@@ -37,13 +37,13 @@ func (p ReleaseProgress) key() string {
 }
 
 func (p ReleaseProgress) String() string {
-	switch {
-	case !p.Exists:
+	if !p.Exists {
 		return fmt.Sprintf("%5.1fs HelmRelease %s: not there", p.Elapsed.Seconds(), p.Name)
-	case !p.Handled:
-		return fmt.Sprintf("%5.1fs HelmRelease %s: waiting for helm-controller (Ready=%s %s)", p.Elapsed.Seconds(), p.Name, p.Ready, p.Reason)
 	}
 	s := fmt.Sprintf("%5.1fs HelmRelease %s: Ready=%s %s", p.Elapsed.Seconds(), p.Name, p.Ready, p.Reason)
+	if !p.Handled {
+		s = fmt.Sprintf("%5.1fs HelmRelease %s: waiting for helm-controller (Ready=%s %s)", p.Elapsed.Seconds(), p.Name, p.Ready, p.Reason)
+	}
 	if p.Pods != nil {
 		s += "; " + p.Pods.String()
 	}
