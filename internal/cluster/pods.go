@@ -30,8 +30,8 @@ var stuckWaiting = map[string]bool{
 }
 
 // NotReadyAfter is how long a started container may fail its readiness probe before the
-// release counts as failed: the chart probes every 5 s and turns unready after 2 failures, so
-// this is several failures in a row, not a slow start.
+// release counts as failed: the chart probes every 2 s and turns unready after 3 failures, so
+// this is many failures in a row, not a slow start.
 var NotReadyAfter = 20 * time.Second
 
 // PodTrouble is why one pod of a release is not Ready, or nil when nothing is known to be
@@ -90,19 +90,12 @@ func firstLine(s string) string {
 }
 
 // ReleasePods reads the pods of a HelmRelease's Helm release (the chart's
-// app.kubernetes.io/instance label, in its target namespace) created at or after since (zero:
+// app.kubernetes.io/instance label is the release name, in the release namespace) created at or after since (zero:
 // all) and says why the first unready one is not Ready, a stuck one first; nil when none is
 // known to be in trouble. since keeps a wait after a fix from failing on the pods the fix is
 // about to replace.
 func (c *Client) ReleasePods(ctx context.Context, hr *helmv2.HelmRelease, since time.Time) (*PodTrouble, error) {
-	ns := hr.Spec.TargetNamespace
-	if ns == "" {
-		ns = hr.Namespace
-	}
-	release := hr.Spec.ReleaseName
-	if release == "" {
-		release = hr.Name
-	}
+	ns, release := hr.GetReleaseNamespace(), hr.GetReleaseName()
 	var pods corev1.PodList
 	if err := c.Kube.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/instance": release}); err != nil {
 		return nil, fmt.Errorf("reading the pods of %s/%s: %w", ns, release, err)

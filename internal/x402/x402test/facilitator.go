@@ -4,6 +4,7 @@
 package x402test
 
 import (
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -106,11 +107,7 @@ func NewFacilitator(t testing.TB, opts FacilitatorOptions) *Facilitator {
 	mux.HandleFunc("POST /settle", f.handleSettle)
 	mux.HandleFunc("GET /supported", f.handleSupported)
 	f.srv = httptest.NewUnstartedServer(f.gate(mux))
-	host := opts.Host
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	l, err := net.Listen("tcp", net.JoinHostPort(cmp.Or(opts.Host, "127.0.0.1"), "0"))
 	if err != nil {
 		t.Fatalf("x402test: listen: %v", err)
 	}
