@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # gen-gateway-api-crds.sh [OUTDIR]
 #
-# Vendors the Gateway API CRDs the gateway chart's HTTPRoute needs (GatewayClass, Gateway,
-# HTTPRoute, ReferenceGrant; standard channel) from the pinned sigs.k8s.io/gateway-api module,
+# Vendors the Gateway API CRDs of the standard channel that the gateway chart's HTTPRoute and
+# the stack's edge need (GatewayClass, Gateway, HTTPRoute, ReferenceGrant, and GRPCRoute and
+# BackendTLSPolicy, which Traefik's Gateway provider watches and fails to start without) from the pinned sigs.k8s.io/gateway-api module,
 # the same files as the project's standard-install.yaml release asset, into the stack's
 # infrastructure. Its kustomization marks them kustomize.toolkit.fluxcd.io/ssa: IfNotPresent
 # (a cluster whose ingress already installed Gateway API, k3s's Traefik among them, keeps its
@@ -15,14 +16,14 @@ set -euo pipefail
 version=v1.6.3
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$root/templates/infrastructure/gateway-api}"
-kinds=(gatewayclasses gateways httproutes referencegrants)
+kinds=(gatewayclasses gateways httproutes grpcroutes referencegrants backendtlspolicies)
 
 dir=$(cd "$root" && go mod download -json "sigs.k8s.io/gateway-api@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
 [ -d "$dir/config/crd/standard" ] || { echo "gen-gateway-api-crds: no config/crd/standard in sigs.k8s.io/gateway-api@$version" >&2; exit 1; }
 mkdir -p "$out"
 rm -f "$out"/*.yaml
 {
-	echo "# Gateway API $version, standard channel: the CRDs the gateway chart's HTTPRoute needs."
+	echo "# Gateway API $version, standard channel: the CRDs the offers' HTTPRoutes and the edge (Traefik) need."
 	echo "# Written by scripts/gen-gateway-api-crds.sh from sigs.k8s.io/gateway-api@$version/config/crd/standard."
 	echo "apiVersion: kustomize.config.k8s.io/v1beta1"
 	echo "kind: Kustomization"

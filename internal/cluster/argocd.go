@@ -188,10 +188,14 @@ func (c *Client) ArgoWait(ctx context.Context, name, commit string, gone bool, p
 	}
 }
 
+// offerLabel is the label the offers' ApplicationSet puts on each offer's Application
+// (render.LabelOffer; cluster does not import render).
+const offerLabel = "obol.org/offer"
+
 // ArgoStatus is Status for a stack Argo CD reconciles: a row per named Application (the root,
 // the infrastructure, one per offer of the head, plus any other Application obol generated).
 // APPLIED is the revision it is synced to, READY its health (True when Healthy), REASON its
-// sync status and health.
+// sync status and health; an offer's row has its route.
 func (c *Client) ArgoStatus(ctx context.Context, committed string, apps []string) ([]Row, error) {
 	if err := c.ArgoInstalled(ctx); err != nil {
 		return nil, err
@@ -235,6 +239,17 @@ func (c *Client) ArgoStatus(ctx context.Context, committed string, apps []string
 			r.Reason = strings.TrimSpace(app.Status.Sync.Status + " " + app.Status.Health.Status)
 			for _, cond := range app.Status.Conditions {
 				r.Message = cond.Type + ": " + cond.Message
+			}
+		}
+		// An offer's Application (the ApplicationSet labels it with the offer's name): its route.
+		if app != nil && app.Labels[offerLabel] == name && app.Spec.Destination.Namespace != "" {
+			rs, err := c.Route(ctx, app.Spec.Destination.Namespace, GatewayObjectName(name))
+			if err != nil {
+				return nil, err
+			}
+			r.Route = rs
+			if r.Ready == "True" && rs.Refused() {
+				r.Ready, r.Reason, r.Message = "False", "RouteRefused", rs.String()
 			}
 		}
 		rows = append(rows, r)

@@ -53,10 +53,10 @@ func GitCredentialsSecret(argo bool, name, url string, cred GitCredentials) *cor
 	return s
 }
 
-// ApplyGitCredentials creates or updates the credentials Secret with server-side apply. The
+// ApplySecret creates or updates the credentials Secret with server-side apply. The
 // reconciler's namespace is created first when missing (on a first stack up the Flux
 // components that bring it are applied after: the GitRepository must find its Secret).
-func (c *Client) ApplyGitCredentials(ctx context.Context, s *corev1.Secret) error {
+func (c *Client) ApplySecret(ctx context.Context, s *corev1.Secret) error {
 	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: s.Namespace}}
 	if err := c.Kube.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create namespace %s: %w", s.Namespace, err)
@@ -76,4 +76,14 @@ func (c *Client) SecretExists(ctx context.Context, namespace, name string) (bool
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// TunnelTokenSecret is the Secret cloudflared reads its connector token from (key token).
+func TunnelTokenSecret(namespace, name string, token []byte) *corev1.Secret {
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "obol"}},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{"token": token},
+	}
 }

@@ -92,6 +92,8 @@ type Row struct {
 	Message   string `json:"message,omitempty"`
 	Suspended bool   `json:"suspended,omitempty"`
 	Missing   bool   `json:"missing,omitempty"` // not in the cluster
+	// Route is an offer's HTTPRoute at the edge (HelmRelease rows): whether buyers reach it.
+	Route *RouteStatus `json:"route,omitempty"`
 }
 
 // Status reads the GitRepository, the root Kustomizations and the HelmReleases in the Flux
@@ -162,15 +164,23 @@ func (c *Client) Status(ctx context.Context, committed string, releases []string
 		r.Applied = applied[hr.Labels[kustomizev1.GroupVersion.Group+"/name"]]
 		r.Suspended = hr.Spec.Suspend
 		fillReady(&r, hr.Status.Conditions, hr.Generation, hr.Status.ObservedGeneration)
+		var err error
 		if r.Ready != string(metav1.ConditionTrue) && !r.Suspended {
 			// helm-controller says "InProgress" until its wait times out: the kubelet knows why.
-			trouble, err := c.ReleasePods(ctx, hr, time.Time{})
-			if err != nil {
+			var trouble *PodTrouble
+			if trouble, err = c.ReleasePods(ctx, hr, time.Time{}); err != nil {
 				return nil, err
 			}
 			if trouble != nil {
 				r.Reason, r.Message = trouble.Reason, trouble.String()
 			}
+		}
+		if r.Route, err = c.ReleaseRoute(ctx, hr); err != nil {
+			return nil, err
+		}
+		if r.Ready == string(metav1.ConditionTrue) && r.Route.Refused() {
+			// Deployed, but no buyer can reach it: that is the offer's state.
+			r.Ready, r.Reason, r.Message = "False", "RouteRefused", r.Route.String()
 		}
 		if !slices.Contains(releases, name) && releases != nil {
 			r.Message = strings.TrimSpace("not in the repo's head (pruned on the next apply) " + r.Message)

@@ -26,6 +26,8 @@ type ReleaseProgress struct {
 	Message string
 	// Pods is why a pod of the release is not Ready yet, when the kubelet says so.
 	Pods *PodTrouble
+	// Route is the offer's HTTPRoute at the edge, read once the release is Ready.
+	Route *RouteStatus
 }
 
 func (p ReleaseProgress) key() string {
@@ -33,7 +35,7 @@ func (p ReleaseProgress) key() string {
 	if p.Pods != nil {
 		pods = p.Pods.Reason
 	}
-	return fmt.Sprint(p.Exists, p.Handled, p.Ready, p.Reason, pods)
+	return fmt.Sprint(p.Exists, p.Handled, p.Ready, p.Reason, pods, p.Route.Summary())
 }
 
 func (p ReleaseProgress) String() string {
@@ -47,7 +49,30 @@ func (p ReleaseProgress) String() string {
 	if p.Pods != nil {
 		s += "; " + p.Pods.String()
 	}
+	if p.Route != nil {
+		s += "; " + p.Route.String()
+	}
 	return s
+}
+
+// RouteRefusedAfter is how long an HTTPRoute the edge refused (Accepted or ResolvedRefs False
+// at its current generation) is waited on before --wait gives up: long enough for the
+// controller to see a Service or grant applied in the same pass.
+var RouteRefusedAfter = 5 * time.Second
+
+// refusalClock times how long a route has been refused without a break.
+type refusalClock struct{ since time.Time }
+
+// expired reports whether rs has been refused for RouteRefusedAfter.
+func (c *refusalClock) expired(rs *RouteStatus) bool {
+	if !rs.Refused() {
+		c.since = time.Time{}
+		return false
+	}
+	if c.since.IsZero() {
+		c.since = time.Now()
+	}
+	return time.Since(c.since) >= RouteRefusedAfter
 }
 
 // WaitRelease follows the HelmRelease name (in the Flux namespace) after the commit that
@@ -58,7 +83,9 @@ func (p ReleaseProgress) String() string {
 // is made after the new values were applied, so the reconcile that handles it saw them. A
 // failed install or upgrade returns the controller's own reason, and a pod of the release that
 // cannot become Ready (a crash loop, an image that cannot be had, a readiness probe failing for
-// NotReadyAfter) the kubelet's, without waiting for helm-controller's own timeout.
+// NotReadyAfter) the kubelet's, without waiting for helm-controller's own timeout. A Ready
+// release is then followed until the edge accepted its HTTPRoute with every reference resolved
+// (a buyer can reach it), and a route the edge refuses is an error with the controller's reason.
 func (c *Client) WaitRelease(ctx context.Context, name string, gone bool, progress func(ReleaseProgress)) error {
 	start := time.Now()
 	key := types.NamespacedName{Namespace: Namespace, Name: name}
@@ -66,6 +93,7 @@ func (c *Client) WaitRelease(ctx context.Context, name string, gone bool, progre
 	var last, p ReleaseProgress
 	var pods *PodTrouble
 	var podsRead time.Time
+	var refused refusalClock
 	t := time.NewTicker(PollInterval)
 	defer t.Stop()
 	for {
@@ -95,8 +123,19 @@ func (c *Client) WaitRelease(ctx context.Context, name string, gone bool, progre
 				p.Ready, p.Reason, p.Message = string(cond.Status), cond.Reason, cond.Message
 				if !gone && p.Handled && cond.ObservedGeneration == hr.Generation {
 					if cond.Status == metav1.ConditionTrue {
-						notify(progress, p, &last, true)
-						return nil
+						rs, err := c.ReleaseRoute(ctx, &hr)
+						if err != nil && !atDeadline(ctx) {
+							return err
+						}
+						p.Route = rs
+						if rs.OK() {
+							notify(progress, p, &last, true)
+							return nil
+						}
+						if refused.expired(rs) {
+							notify(progress, p, &last, true)
+							return fmt.Errorf("HelmRelease %s is Ready, but the edge refuses its route, so no buyer can reach it: %s", key, rs)
+						}
 					}
 					if cond.Status == metav1.ConditionFalse && releaseFailed(cond.Reason, &hr) {
 						notify(progress, p, &last, true)

@@ -3,7 +3,9 @@
 //
 // A gated request is served in this order, and the order is the point of the package:
 //
-//  1. route: /healthz, /readyz and /metrics are open; a path the offer does not serve is 404
+//  1. route: /healthz, /readyz, /metrics and the discovery documents (/.well-known/x402 and an
+//     OpenAPI document, at the root and under the offer's path) are open; a path the offer
+//     does not serve is 404
 //     (no payment is asked for what cannot be delivered);
 //  2. limits: headers (http.Server.MaxHeaderBytes plus an explicit check of the payment header)
 //     and the body (Content-Length up front, http.MaxBytesReader while forwarding) -> 431/413;
@@ -396,6 +398,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case PathMetrics:
 		rec.route = "metrics"
 		g.metricsH.ServeHTTP(sw, r)
+		return
+	}
+	if which := g.discoveryPath(r.URL.Path); which != "" {
+		rec.route = "discovery"
+		g.serveDiscovery(sw, r, which)
 		return
 	}
 	rt, ok := g.match(r)

@@ -22,27 +22,20 @@ type errorBody struct {
 
 const defaultChallengeError = "payment required"
 
-// resource describes the requested resource for a challenge and for the facilitator.
+// resource describes the requested resource for a challenge and for the facilitator. Its URL is
+// the one the buyer requested, byte for byte (path and query as sent, behind the ingress's
+// forwarded scheme and host): indexes such as x402scan compare the two.
 func (g *Gateway) resource(r *http.Request) x402.ResourceInfo {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	host := r.Host
-	if g.trustFwd {
-		if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
-			scheme = p
-		}
-		if h := firstValue(r.Header.Get("X-Forwarded-Host")); h != "" {
-			host = h
-		}
+	target := r.RequestURI
+	if !strings.HasPrefix(target, "/") {
+		target = r.URL.RequestURI() // absolute-form or a request built in-process
 	}
 	mime := ""
 	if g.cfg.Mode == "inference" {
 		mime = "application/json"
 	}
 	return x402.ResourceInfo{
-		URL:         scheme + "://" + host + r.URL.EscapedPath(),
+		URL:         g.origin(r) + target,
 		Description: fmt.Sprintf("%s: %s", g.cfg.Offer, r.URL.Path),
 		MimeType:    mime,
 	}
@@ -76,8 +69,9 @@ func (g *Gateway) challenge(w http.ResponseWriter, r *http.Request, reason, msg 
 		Resource:    &res,
 		Accepts:     []x402.Requirements{g.offer.V2(res)},
 	}
+	v2.Extensions = map[string]any{"bazaar": bazaar(g.requestOperation(r), queryExample(r))}
 	if reason != "" {
-		v2.Extensions = map[string]any{"paymentFailure": map[string]string{"reason": reason, "detail": msg}}
+		v2.Extensions["paymentFailure"] = map[string]string{"reason": reason, "detail": msg}
 	}
 	hdr, err := x402.EncodeHeader(v2)
 	if err != nil {

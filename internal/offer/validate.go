@@ -368,6 +368,8 @@ func validatePath(l *errorList, p string) {
 		l.add(field, p, "would take over every path of the gateway", "use a prefix such as /services/<name>")
 	case strings.Contains(p, "//"):
 		l.add(field, p, `contains an empty segment ("//")`, "write "+collapseSlashes(p))
+	case ReservedConflict(p) != "":
+		l.add(field, p, fmt.Sprintf("is under %s, which the gateway answers itself (reserved: %s)", ReservedConflict(p), strings.Join(ReservedPaths, ", ")), "use a path of the offer's own, e.g. /services/<name>")
 	default:
 		for _, seg := range strings.Split(p, "/") {
 			if seg == "." || seg == ".." {

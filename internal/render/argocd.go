@@ -68,8 +68,13 @@ func argoWiring(st *settings.Stack) (Files, error) {
 			Description:  "obol stack " + st.Metadata.Name + ": its infrastructure and offers, from its stack repo only",
 			SourceRepos:  []string{repo},
 			Destinations: []argocd.ApplicationDestination{{Server: argocd.InCluster, Namespace: "*"}},
-			// CRDs (infrastructure) and the offers' Namespaces (CreateNamespace).
-			ClusterResourceWhitelist:   []metav1.GroupKind{{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}, {Group: "", Kind: "Namespace"}},
+			// CRDs and the edge (infrastructure: Traefik's ClusterRole and binding, the
+			// GatewayClass) and the offers' Namespaces (CreateNamespace).
+			ClusterResourceWhitelist: []metav1.GroupKind{
+				{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}, {Group: "", Kind: "Namespace"},
+				{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}, {Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"},
+				{Group: "gateway.networking.k8s.io", Kind: "GatewayClass"},
+			},
 			NamespaceResourceWhitelist: []metav1.GroupKind{{Group: "*", Kind: "*"}},
 		},
 	}

@@ -37,6 +37,13 @@ func Stack(assets fs.FS, st *settings.Stack) (Files, error) {
 	if err := out.Merge(tmplFiles); err != nil {
 		return nil, err
 	}
+	edgeFiles, err := edge(st)
+	if err != nil {
+		return nil, fmt.Errorf("render: edge: %w", err)
+	}
+	if err := out.Merge(edgeFiles); err != nil {
+		return nil, err
+	}
 	charts, err := copyTree(assets, layout.Charts, func(p string) bool { return p != path.Join(layout.Charts, "README.md") })
 	if err != nil {
 		return nil, err
@@ -71,13 +78,14 @@ type templateData struct {
 	Engine string
 	Branch string
 	GitURL string
+	Tunnel bool
 }
 
 // fromTemplates renders templates/stack/ to the repo root and templates/infrastructure/ to
 // infrastructure/. YAML files get the generated-file header; Markdown is documentation and is
 // owned by obol too, so it gets an HTML comment saying so.
 func fromTemplates(assets fs.FS, st *settings.Stack) (Files, error) {
-	data := templateData{Name: st.Metadata.Name, Engine: string(st.Spec.Engine), Branch: st.Spec.Branch, GitURL: st.Spec.GitURL}
+	data := templateData{Name: st.Metadata.Name, Engine: string(st.Spec.Engine), Branch: st.Spec.Branch, GitURL: st.Spec.GitURL, Tunnel: st.Spec.Tunnel.Hostname != ""}
 	out := Files{}
 	mounts := []struct{ from, to string }{
 		{"templates/stack", ""},

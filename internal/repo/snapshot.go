@@ -361,3 +361,13 @@ func parseIdentTime(ident string) time.Time {
 	}
 	return t
 }
+
+// EntryHash returns the object id of the file or directory (tree) at name: two snapshots whose
+// directory has the same hash hold the same files under it.
+func (s *Snapshot) EntryHash(name string) (plumbing.Hash, error) {
+	e, err := s.entry("stat", name)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return e.hash, nil
+}

@@ -60,7 +60,55 @@ type StackSpec struct {
 	// credentials for GitURL (a token or a deploy key). `obol stack up` creates it from files
 	// the user gives; it is never in git. Empty: the URL needs none.
 	GitSecret string `json:"gitSecret,omitempty"`
+	// Edge is where buyers reach the stack's offers.
+	Edge Edge `json:"edge"`
+	// Tunnel, when its hostname is set, publishes the edge on the internet through a
+	// Cloudflare tunnel; its token is a Secret `obol stack up` creates, never in git.
+	Tunnel Tunnel `json:"tunnel,omitzero"`
 }
+
+// Edge is the stack's Gateway: the Traefik Service every offer's HTTPRoute is reached through.
+type Edge struct {
+	// Port is the host port the k3d cluster `obol stack up` creates maps to the edge.
+	Port int32 `json:"port"`
+	// NodePort is the edge Service's node port, the same on any cluster (no load balancer needed).
+	NodePort int32 `json:"nodePort"`
+	// PublicURL is the base of the offers' URLs when neither the tunnel nor the k3d port gives
+	// it (a cluster of your own behind a load balancer or DNS name), e.g. https://api.example.com.
+	PublicURL string `json:"publicURL,omitempty"`
+}
+
+// Tunnel is the optional cloudflared connector in front of the edge.
+type Tunnel struct {
+	// Hostname is the public hostname the tunnel routes to the edge, e.g. api.example.com.
+	Hostname string `json:"hostname,omitempty"`
+	// ExistingSecret names the Secret (namespace traefik, key token) with the tunnel's connector token.
+	ExistingSecret string `json:"existingSecret,omitempty"`
+}
+
+// Edge defaults: the predecessor's k3d mapping (host 8080 -> the load balancer's 80), and a node
+// port in the default NodePort range.
+const (
+	DefaultEdgePort     int32 = 8080
+	DefaultEdgeNodePort int32 = 30080
+	DefaultTunnelSecret       = "cloudflared-token"
+)
+
+// BaseURL is the URL offers are published under, without a trailing slash: the tunnel's
+// hostname when there is one, else spec.edge.publicURL, else the k3d host port on localhost.
+// Resolved once here; the CLI and the renderer only join offer paths to it.
+func (s *Stack) BaseURL() string {
+	switch {
+	case s.Spec.Tunnel.Hostname != "":
+		return "https://" + s.Spec.Tunnel.Hostname
+	case s.Spec.Edge.PublicURL != "":
+		return strings.TrimRight(s.Spec.Edge.PublicURL, "/")
+	}
+	return fmt.Sprintf("http://localhost:%d", s.Spec.Edge.Port)
+}
+
+// OfferURL is the URL a buyer uses for an offer's public path.
+func (s *Stack) OfferURL(offerPath string) string { return s.BaseURL() + offerPath }
 
 // DefaultGitSecret is the credentials Secret a stack on a shared remote uses.
 const DefaultGitSecret = "obol-git-credentials"
@@ -85,6 +133,15 @@ func (s *Stack) Default() {
 	if s.Spec.GitURL == "" {
 		s.Spec.GitURL = DefaultGitURL
 	}
+	if s.Spec.Edge.Port == 0 {
+		s.Spec.Edge.Port = DefaultEdgePort
+	}
+	if s.Spec.Edge.NodePort == 0 {
+		s.Spec.Edge.NodePort = DefaultEdgeNodePort
+	}
+	if s.Spec.Tunnel.Hostname != "" && s.Spec.Tunnel.ExistingSecret == "" {
+		s.Spec.Tunnel.ExistingSecret = DefaultTunnelSecret
+	}
 }
 
 // Validate reports every problem, each naming the field, the value and the fix.
@@ -104,6 +161,27 @@ func (s *Stack) Validate() error {
 	if s.Spec.GitSecret != "" {
 		if msgs := validation.IsDNS1123Subdomain(s.Spec.GitSecret); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("spec.gitSecret %q is not a Secret name (%s): use e.g. %s", s.Spec.GitSecret, strings.Join(msgs, "; "), DefaultGitSecret))
+		}
+	}
+	if p := s.Spec.Edge.Port; p < 1 || p > 65535 {
+		errs = append(errs, fmt.Errorf("spec.edge.port %d is not a TCP port: use 1-65535, e.g. %d", p, DefaultEdgePort))
+	}
+	if p := s.Spec.Edge.NodePort; p < 30000 || p > 32767 {
+		errs = append(errs, fmt.Errorf("spec.edge.nodePort %d is outside the default NodePort range: use 30000-32767, e.g. %d", p, DefaultEdgeNodePort))
+	}
+	if raw := s.Spec.Edge.PublicURL; raw != "" {
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
+			errs = append(errs, fmt.Errorf("spec.edge.publicURL %q is not a base URL: use scheme://host[:port] with no path, credentials or query, e.g. https://api.example.com", raw))
+		}
+	}
+	if h := s.Spec.Tunnel.Hostname; h != "" {
+		if msgs := validation.IsDNS1123Subdomain(h); len(msgs) > 0 || !strings.Contains(h, ".") {
+			errs = append(errs, fmt.Errorf("spec.tunnel.hostname %q is not a DNS name: use the tunnel's public hostname, e.g. api.example.com", h))
+		}
+	}
+	if sec := s.Spec.Tunnel.ExistingSecret; sec != "" {
+		if msgs := validation.IsDNS1123Subdomain(sec); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("spec.tunnel.existingSecret %q is not a Secret name (%s): use e.g. %s", sec, strings.Join(msgs, "; "), DefaultTunnelSecret))
 		}
 	}
 	u, err := url.Parse(s.Spec.GitURL)

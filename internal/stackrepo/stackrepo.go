@@ -3,10 +3,12 @@
 package stackrepo
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 
 	"github.com/obol/obol/api/v1alpha1"
@@ -116,4 +118,71 @@ func Offers(fsys fs.FS) ([]*v1alpha1.ServiceOffer, error) {
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// Claims reads the public path of every slice's offer except those in skip. An offer.yaml that
+// does not decode is left out: validate reports it, and it must not stop writes to other offers.
+func Claims(fsys fs.FS, skip map[string]bool) ([]offer.Claim, error) {
+	entries, err := Slices(fsys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]offer.Claim, 0, len(entries))
+	for _, e := range entries {
+		if skip[e.Name] {
+			continue
+		}
+		data, err := fs.ReadFile(fsys, e.OfferPath())
+		if err != nil {
+			continue
+		}
+		if p, ok := canonicalPath(data); ok {
+			if p == "" {
+				p = offer.PathPrefix + e.Name
+			}
+			out = append(out, offer.Claim{Name: e.Name, Type: string(e.Type), Path: p})
+			continue
+		}
+		o, err := offer.Decode(e.OfferPath(), data)
+		if err != nil {
+			continue
+		}
+		offer.Default(o)
+		out = append(out, ClaimOf(o))
+	}
+	return out, nil
+}
+
+// canonicalPath reads spec.path from an offer.yaml in the layout offer.Encode writes (block
+// style, "spec:" at the top level, its keys indented two spaces), without decoding it: ten
+// times faster, which is what Claims spends at 10,000 offers. "" with ok is "no spec.path" (the
+// default). Any other layout, or a value that is not a plain path, is !ok: decode it instead.
+func canonicalPath(data []byte) (string, bool) {
+	rest, found := bytes.CutPrefix(data, []byte("apiVersion: "+v1alpha1.APIVersion+"\n"))
+	if !found || bytes.ContainsAny(data, "\t\r{&*") {
+		return "", false
+	}
+	_, spec, found := bytes.Cut(rest, []byte("\nspec:\n"))
+	if !found {
+		return "", false
+	}
+	for line := range bytes.SplitSeq(spec, []byte("\n")) {
+		if len(line) > 0 && line[0] != ' ' {
+			break // the next top-level key: spec has no path
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("  path: ")); ok {
+			if !canonicalPathValue.Match(v) {
+				return "", false
+			}
+			return string(v), true
+		}
+	}
+	return "", true
+}
+
+var canonicalPathValue = regexp.MustCompile(`^/[A-Za-z0-9/_.-]*$`)
+
+// ClaimOf is the path an offer takes at the edge.
+func ClaimOf(o *v1alpha1.ServiceOffer) offer.Claim {
+	return offer.Claim{Name: o.Name, Type: string(o.Spec.Type), Path: o.Spec.Path}
 }

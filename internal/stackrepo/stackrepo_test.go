@@ -73,3 +73,27 @@ func TestNotAStack(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// canonicalPath agrees with a full decode on what offer.Encode writes, and declines anything
+// else rather than guess.
+func TestCanonicalPath(t *testing.T) {
+	head := "apiVersion: obol.org/v1alpha1\nkind: ServiceOffer\nmetadata:\n  name: w\n  namespace: apps\n"
+	tail := "  type: http\n  upstream:\n    healthPath: /health\n    path: /not/this\n    port: 80\n    service: w\n"
+	for _, tc := range []struct {
+		name, src, want string
+		ok              bool
+	}{
+		{"set", head + "spec:\n  path: /x/y\n" + tail, "/x/y", true},
+		{"default", head + "spec:\n" + tail, "", true},
+		{"after spec", head + "spec:\n" + tail + "status:\n  path: /z\n", "", true},
+		{"quoted", head + "spec:\n  path: \"/x\"\n" + tail, "", false},
+		{"flow", head + "spec: {path: /x}\n", "", false},
+		{"other apiVersion", "kind: ServiceOffer\napiVersion: obol.org/v1alpha1\nspec:\n  path: /x\n", "", false},
+		{"anchor", head + "spec:\n  path: &p /x\n" + tail, "", false},
+	} {
+		got, ok := canonicalPath([]byte(tc.src))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: canonicalPath = %q, %v; want %q, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}

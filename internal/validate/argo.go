@@ -136,10 +136,9 @@ func ArgoRepo(ctx context.Context, opts Options) (Report, []ArgoApp, error) {
 			add(f)
 		}
 		a.Objects = rendered
-		for _, f := range checkRendered(schemas, rendered, id) {
-			add(f)
-		}
-		// CRDs this Application ships are known to the later waves.
+		// CRDs this Application ships are known to its own objects (Argo CD syncs CRDs before
+		// the rest of an Application, and SkipDryRunOnMissingResource lets their CRs wait for
+		// them) and to the later waves.
 		for _, r := range rendered {
 			if isKind(r.Object, "apiextensions.k8s.io", "CustomResourceDefinition") {
 				crd := &apiextv1.CustomResourceDefinition{}
@@ -147,6 +146,9 @@ func ArgoRepo(ctx context.Context, opts Options) (Report, []ArgoApp, error) {
 					_ = schemas.Add(crd)
 				}
 			}
+		}
+		for _, f := range checkRendered(schemas, rendered, id) {
+			add(f)
 		}
 	}
 	sortFindings(findings)

@@ -100,7 +100,8 @@ func TestArgoStack(t *testing.T) {
 	for _, a := range apps {
 		got[a.App.Name] = len(a.Objects)
 	}
-	want := map[string]int{"obol-dev": 0, "obol-dev-infrastructure": 5, "weather": 5, "qwen": 5}
+	// Infrastructure: 7 CRDs (ServiceOffer, 6 of the Gateway API) and the edge's 8 objects.
+	want := map[string]int{"obol-dev": 0, "obol-dev-infrastructure": 15, "weather": 5, "qwen": 5}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("applications and their object counts: %v, want %v", got, want)
 	}

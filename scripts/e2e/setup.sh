@@ -7,7 +7,9 @@
 #   - from Go modules: etcd; kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
 #     kube-proxy and kubectl from k8s.io/kubernetes; CoreDNS; crictl; the Flux source,
 #     kustomize and helm controllers at the versions obol embeds (internal/fluxmanifests);
-#   - the Flux controllers' images, FROM scratch, under the references gotk-components.yaml uses.
+#     Traefik, the stack's edge, at the version obol renders (internal/render/edge.go);
+#   - the Flux controllers' and Traefik's images, FROM scratch, under the references the
+#     stack's manifests use.
 # Every step is skipped when its output exists, so a warm PREFIX (default ~/.cache/obol-e2e)
 # costs nothing; a cold one costs tens of CPU-minutes, dominated by kube-apiserver and kubelet.
 set -euo pipefail
@@ -26,6 +28,8 @@ helm_controller=$(flux_pin HelmControllerVersion)
 etcd=${ETCD_VERSION:-v3.7.0}
 coredns=${COREDNS_VERSION:-v1.15.0}
 crictl=${CRICTL_VERSION:-v1.37.0}
+traefik=$(sed -n 's/^[[:space:]]*TraefikVersion[[:space:]]*= "\(v[^"]*\)"/\1/p' "$root/internal/render/edge.go")
+traefik_image=$(sed -n 's/^[[:space:]]*TraefikImage[[:space:]]*= "\([^"]*\)" + TraefikVersion/\1/p' "$root/internal/render/edge.go")$traefik
 
 say() { printf '[e2e setup %s] %s\n' "$(date +%T)" "$*" >&2; }
 moddir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'; }
@@ -128,6 +132,30 @@ etcd_server() {
 	(cd "$d" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3)
 }
 
+# Traefik's go.mod replaces three modules with forks, which `go install` refuses; its own
+# module directory builds as the main module. The web UI's assets are not in the module (the
+# dashboard is off in the stack), and its embed directory still has a file, so it compiles.
+traefik() {
+	local out=$images/traefik-$traefik.tar
+	if [ ! -x "$bin/traefik-$traefik" ]; then
+		local d=$work/traefik-$traefik
+		if [ ! -d "$d" ]; then
+			cp -r "$(moddir "github.com/traefik/traefik/v3@$traefik")" "$d.tmp"
+			chmod -R u+w "$d.tmp"
+			mv "$d.tmp" "$d"
+		fi
+		say "building traefik $traefik"
+		(cd "$d" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath \
+			-ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$traefik" \
+			-o "$bin/traefik-$traefik" ./cmd/traefik)
+	fi
+	[ -f "$out" ] && return
+	say "image $traefik_image"
+	(cd "$root" && go run ./hack/mkimage --binary "$bin/traefik-$traefik" --tag "$traefik_image" \
+		--path /usr/local/bin/traefik --port 8000 --out "$out.tmp" >/dev/null)
+	mv "$out.tmp" "$out"
+}
+
 go_install() { # go_install BINARY MODULE/PATH@VERSION
 	[ -x "$bin/$1" ] && return
 	say "building $1 (${2##*@})"
@@ -145,6 +173,7 @@ flux_image kustomize-controller "$kustomize_controller" 8080
 flux_image helm-controller "$helm_controller" 8080
 etcd_server
 go_install coredns "github.com/coredns/coredns@$coredns"
+traefik
 go_install crictl "sigs.k8s.io/cri-tools/cmd/crictl@$crictl"
 kubernetes
 say "ready: $(ls "$bin" | tr '\n' ' ')"

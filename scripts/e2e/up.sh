@@ -106,6 +106,8 @@ for t in iptables ip6tables; do
 done
 ip route del $svc_cidr dev $bridge 2>/dev/null || true
 ip link del $bridge 2>/dev/null || true
+# kube-proxy set it for node ports on 127.0.0.1.
+sysctl -qw net.ipv4.conf.all.route_localnet=0 2>/dev/null || true
 exit 0
 EOF
 chmod +x "$state/down.sh"
@@ -301,6 +303,8 @@ wait_for "node $node Ready" 90 "$kubectl" wait --for=condition=Ready "node/$node
 # The control-plane role, as on a k3d server node: where the git endpoint (its hostPath) runs.
 "$kubectl" label --overwrite node "$node" node-role.kubernetes.io/control-plane=true >/dev/null
 
+# Node ports on the node's address and on 127.0.0.1: the edge's node port is where a buyer on
+# this host reaches the offers, as the k3d host port is on a laptop.
 cat >"$state/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -312,8 +316,8 @@ healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 clientConnection: {kubeconfig: $kcfg}
 conntrack: {maxPerCore: 0}
-iptables: {localhostNodePorts: false}
-nodePortAddresses: ["$node_ip/32"]
+iptables: {localhostNodePorts: true}
+nodePortAddresses: ["127.0.0.1/32", "$node_ip/32"]
 EOF
 start kube-proxy "$bin/kube-proxy" --config "$state/kube-proxy.yaml"
 wait_for kube-proxy 60 curl -sf http://127.0.0.1:10256/healthz

@@ -16,7 +16,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -57,13 +56,16 @@ func TestEndToEnd(t *testing.T) {
 	up := append([]string{"stack", "up", "--timeout", "3m"}, h.kc()...)
 
 	// The default git URL: the in-cluster endpoint serving the repo from the node, as on k3d.
-	h.must(t, "stack", "init", "--stack", "e2e")
+	// The node is this host, so the edge's node port is the port a buyer here uses, as the k3d
+	// host port is on a laptop.
+	h.must(t, "stack", "init", "--stack", "e2e", "--public-url", edgeURL)
 	start := time.Now()
 	h.must(t, append(up, "--wait")...)
 	t.Logf("TIMING stack up from an empty cluster to Ready at HEAD: %.1fs", time.Since(start).Seconds())
 	checkRootsAt(t, h, h.head(t))
 	checkGitEndpoint(t, h)
-	checkPodsRun(t, h, 4)
+	checkEdge(t, h)
+	checkPodsRun(t, h, 5)
 	if r := h.must(t, up...); !strings.Contains(r.out, " 0 created, 0 configured,") {
 		t.Errorf("a second stack up changed objects: %s", r.out)
 	}
@@ -97,21 +99,32 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(r.out, "HelmRelease qwen Ready at "+h.head(t)[:12]) {
 		t.Errorf("sell --wait did not report the release Ready at the new head:\n%s", r.out)
 	}
-	if !strings.Contains(r.err, "HelmRelease qwen: Ready=True") {
-		t.Errorf("sell --wait showed no progress:\n%s", r.err)
+	if !strings.Contains(r.err, "HelmRelease qwen: Ready=True") || !strings.Contains(r.err, "HTTPRoute llm/qwen-gateway: Accepted") {
+		t.Errorf("sell --wait showed no progress up to the route's acceptance:\n%s", r.err)
 	}
-	h.must(t, append([]string{"sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--port", "8080",
-		"--per-request", "0.001", "--pay-to", payTo, "--chain", "base-sepolia"}, wait...)...)
+	if !strings.Contains(r.out, "URL: "+edgeURL+"/services/qwen\n") {
+		t.Errorf("sell printed no URL for the offer:\n%s", r.out)
+	}
+	r = h.must(t, append([]string{"sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--port", "8080",
+		"--facilitator", facilitator, "--per-request", "0.001", "--pay-to", payTo, "--chain", "base-sepolia"}, wait...)...)
 	qwen := checkGateway(t, h, "qwen", "llm", "1000")
 	checkGateway(t, h, "weather", "apps", "1000")
+	weatherURL := edgeURL + "/services/weather"
+	if !strings.Contains(r.out, "URL: "+weatherURL+"\n") {
+		t.Errorf("sell printed no URL for the offer:\n%s", r.out)
+	}
 	if qwen.Upstream != modelURL || qwen.Facilitator != facilitator {
 		t.Errorf("qwen's config in the API server: upstream %q facilitator %q", qwen.Upstream, qwen.Facilitator)
 	}
-	checkPodsRun(t, h, 6)
+	checkPodsRun(t, h, 7)
 
-	// A buyer on the host pays through qwen's Service; the gateway pod settles and then asks the
-	// model, by its cluster DNS name.
-	servePaid(t, h, "qwen", "llm", model, fac)
+	// A buyer on the host pays at the URL sell printed: the edge (Traefik) routes to the gateway
+	// pod, which settles and then asks the upstream, by its cluster DNS name. Both offer kinds,
+	// both protocol generations.
+	servePaid(t, edgeURL+"/services/qwen/v1/chat/completions", 2, model, fac, 1)
+	servePaid(t, weatherURL+"/forecast?city=Paris", 1, model, fac, 2)
+	routeStatus(t, h, wait)
+	conflictRefused(t, h)
 
 	// update changes what runs (a new pod); delete prunes it.
 	oldPods := gatewayPods(t, h, "weather", "apps")
@@ -119,6 +132,8 @@ func TestEndToEnd(t *testing.T) {
 	checkGateway(t, h, "qwen", "llm", "2000")
 	h.must(t, append([]string{"sell", "delete", "weather"}, wait...)...)
 	h.gone(t, cluster.Namespace, "weather", &helmv2.HelmRelease{})
+	h.gone(t, "apps", "weather-gateway", httpRoute())
+	edgeAnswers(t, weatherURL+"/forecast", http.StatusNotFound)
 	h.gone(t, "apps", "weather-gateway", &appsv1.Deployment{})
 	h.gone(t, "apps", "weather-gateway", &corev1.Service{})
 	h.gone(t, "apps", "weather-gateway", &corev1.ConfigMap{})
@@ -142,7 +157,7 @@ func TestEndToEnd(t *testing.T) {
 	h.waitReleases(t, names, 3*time.Minute)
 	head := h.head(t)
 	unreadableSourceNeverPrunes(t, h, names)
-	before := checkPodsRun(t, h, 4+len(names))
+	before := checkPodsRun(t, h, 5+len(names))
 	h.wipe(t)
 	if r := h.obol(append([]string{"stack", "status"}, h.kc()...)...); !strings.Contains(r.out, "NotBootstrapped") {
 		t.Fatalf("after the wipe the cluster still has the stack:\n%s%s", r.out, r.err)
@@ -157,7 +172,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("TIMING wiped cluster -> stack up -> all %d offers Ready: %.1fs", len(names), time.Since(start).Seconds())
 	checkGateway(t, h, "qwen", "llm", "2000")
 	checkGateway(t, h, "api-19", "team-3", "3000")
-	checkPodsRun(t, h, 4+len(names))
+	checkPodsRun(t, h, 5+len(names))
 	checkStatusAgrees(t, h, head, names)
 
 	// down suspends and purge removes; neither touches the repo; up brings it all back.
@@ -186,7 +201,7 @@ func TestEndToEnd(t *testing.T) {
 	h.must(t, append(up, "--wait")...)
 	h.waitReleases(t, names, 5*time.Minute)
 	t.Logf("TIMING stack up after purge -> all %d offers Ready: %.1fs", len(names), time.Since(start).Seconds())
-	checkPodsRun(t, h, 4+len(names))
+	checkPodsRun(t, h, 5+len(names))
 	checkStatusAgrees(t, h, head, names)
 	if out, err := exec.Command("git", "-C", h.repo, "fsck", "--strict").CombinedOutput(); err != nil {
 		t.Errorf("git fsck: %v\n%s", err, out)
@@ -350,51 +365,6 @@ func checkGateway(t *testing.T, h *harness, name, ns, amount string) *gatewaycon
 		t.Errorf("no Ready gateway container of %s/%s from ghcr.io/obol/obol-gateway:0.1.0", ns, full)
 	}
 	return cfg
-}
-
-// servePaid: a buyer on the host calls the offer's gateway through its Service (ClusterIP,
-// routed by kube-proxy to the gateway pod): unpaid 402, paid 200 with the model's answer and
-// a receipt, settled once by the facilitator on the node's address.
-func servePaid(t *testing.T, h *harness, name, ns string, model *upstream, fac *x402test.Facilitator) {
-	t.Helper()
-	var svc corev1.Service
-	h.get(t, ns, name+"-gateway", &svc)
-	url := fmt.Sprintf("http://%s:%d/services/%s/v1/chat/completions", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port, name)
-	body := `{"model":"qwen3:8b","messages":[{"role":"user","content":"hi"}]}`
-	calls := model.Calls()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusPaymentRequired || model.Calls() != calls {
-		t.Fatalf("unpaid request: %d, model called %d times; want 402 and none", resp.StatusCode, model.Calls()-calls)
-	}
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, receipt, err := x402test.NewBuyer(t, 2).Do(req)
-	if err != nil {
-		t.Fatalf("paid request: %v", err)
-	}
-	var answer struct {
-		Choices []struct {
-			Message struct{ Content string } `json:"message"`
-		} `json:"choices"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&answer)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || err != nil || len(answer.Choices) != 1 || answer.Choices[0].Message.Content != "paid answer" {
-		t.Fatalf("paid request: %d %+v %v", resp.StatusCode, answer, err)
-	}
-	if receipt == nil || receipt.Transaction == "" || model.Calls() != calls+1 {
-		t.Fatalf("paid request: receipt %+v, model called %d times", receipt, model.Calls()-calls)
-	}
-	s := fac.Settlements()
-	if len(s) != 1 || s[0].To != payTo || s[0].Value != "1000" || s[0].Network != "eip155:84532" {
-		t.Fatalf("settlements: %+v", s)
-	}
-	t.Logf("gateway pod behind %s: 402 unpaid, 200 paid, settled %s to %s (tx %s)", url, s[0].Value, s[0].To, receipt.Transaction)
 }
 
 // waitFailsFast: --wait ends with the reason, long before its timeout, when an offer's gateway
@@ -561,6 +531,8 @@ func checkStatusAgrees(t *testing.T, h *harness, head string, offers []string) {
 				t.Errorf("status: HelmRelease %s is not an offer in the repo", row.Name)
 			} else if row.Ready != "True" || row.Missing || !cluster.AtCommit(row.Applied, head) || row.Committed != head {
 				t.Errorf("status: offer %s committed %s applied %s Ready=%s %s, want %s True", row.Name, row.Committed, row.Applied, row.Ready, row.Reason, head)
+			} else if !row.Route.OK() {
+				t.Errorf("status: offer %s: route %+v, want accepted", row.Name, row.Route)
 			}
 		}
 	}

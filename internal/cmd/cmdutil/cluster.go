@@ -134,6 +134,15 @@ func (f *Factory) waitArgo(ctx context.Context, cl *cluster.Client, w WaitFlags,
 	if err != nil {
 		return err
 	}
+	if !gone {
+		ns, err := cl.ArgoDestination(ctx, app)
+		if err != nil {
+			return err
+		}
+		if err := cl.WaitRoute(ctx, ns, cluster.GatewayObjectName(app), func(rs *cluster.RouteStatus) { fmt.Fprintf(f.IO.ErrOut, "  %s\n", rs) }); err != nil {
+			return fmt.Errorf("the offer's Application %s is Healthy, but %w", app, err)
+		}
+	}
 	fmt.Fprintf(f.IO.Out, "Application %s %s at %s (%.1fs)\n", app, what, cluster.ShortRevision(commit), time.Since(start).Seconds())
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/repo"
 )
 
@@ -60,14 +61,32 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 		return repo.Result{}, err
 	}
 	shared := w.shared
+	var claims []offer.Claim
 	res, err := r.Commit(ctx, repo.CommitRequest{
 		Message: message,
 		Author:  author,
-		Build:   func(head *repo.Snapshot) ([]repo.Change, error) { return build(head) },
-		DryRun:  w.DryRun,
+		Build: func(head *repo.Snapshot) ([]repo.Change, error) {
+			changes, err := build(head)
+			if err != nil {
+				return nil, err
+			}
+			if claims, err = checkPaths(r.GitDir(), head, changes); err != nil {
+				return nil, err
+			}
+			return changes, nil
+		},
+		DryRun: w.DryRun,
 	})
 	if err != nil {
 		return res, err
+	}
+	if claims != nil && !res.Commit.IsZero() {
+		// The next write starts from this commit: leave it the claims this one computed.
+		if snap, err := r.Snapshot(res.Commit); err == nil {
+			if key, ok := claimsKey(snap); ok {
+				saveClaims(r.GitDir(), key, claims)
+			}
+		}
 	}
 	if w.DryRun {
 		fmt.Fprint(f.IO.Out, res.Diff)

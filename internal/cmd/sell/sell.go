@@ -192,7 +192,7 @@ func staleGenerated(head fs.FS, dir string, files render.Files) ([]repo.Change, 
 // gateway is Ready at the new head (or gone, after a delete). With nothing to commit it waits
 // for the head as it is.
 func finish(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w cmdutil.WaitFlags, msg string, res repo.Result, err error, name string, gone bool) error {
-	if err := report(f, msg, res, err); err != nil || !w.Wait {
+	if err := report(f, msg, res, err); err != nil || (!w.Wait && (gone || res.Commit.IsZero())) {
 		return err
 	}
 	commit := res.Commit
@@ -201,7 +201,7 @@ func finish(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w cmdutil.Wai
 			return fmt.Errorf("%s: %w", msg, err)
 		}
 	}
-	// The engine to follow is the one of the commit waited for.
+	// The engine to follow, and the URL, are the ones of the commit written.
 	snap, err := r.Snapshot(commit)
 	if err != nil {
 		return fmt.Errorf("%s: %w", msg, err)
@@ -209,6 +209,16 @@ func finish(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w cmdutil.Wai
 	st, err := stackrepo.Settings(snap)
 	if err != nil {
 		return fmt.Errorf("%s: %w", msg, err)
+	}
+	if !gone && !res.Commit.IsZero() { // a commit was made: not a dry run, not a no-op
+		if e, found, err := stackrepo.Find(snap, name); err == nil && found {
+			if o, err := stackrepo.Offer(snap, e); err == nil {
+				fmt.Fprintf(f.IO.Out, "URL: %s\n", st.OfferURL(o.Spec.Path))
+			}
+		}
+	}
+	if !w.Wait {
+		return nil
 	}
 	if err := f.WaitRelease(ctx, w, st, commit.String(), name, gone); err != nil {
 		return fmt.Errorf("%s: committed %s, but --wait: %w", msg, cmdutil.Short(commit), err)

@@ -1,12 +1,19 @@
 package sell
 
 import (
+	"context"
+	"io/fs"
+	"time"
+
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
 	"github.com/obol/obol/api/v1alpha1"
+	"github.com/obol/obol/internal/cluster"
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/offer"
+	"github.com/obol/obol/internal/settings"
+	"github.com/obol/obol/internal/stackrepo"
 )
 
 // ShowOptions are `obol sell show NAME`.
@@ -14,6 +21,11 @@ type ShowOptions struct {
 	Factory *cmdutil.Factory
 	Name    string
 	Output  string
+	// Status adds the offer's status: its URL, and, read from the cluster, whether its gateway is
+	// ready and the edge accepted its route.
+	Status  bool
+	Cluster cmdutil.ClusterFlags
+	Timeout time.Duration
 }
 
 func newCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Command {
@@ -23,22 +35,25 @@ func newCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Comman
 		Aliases:           []string{"get"},
 		Args:              cobra.ExactArgs(1),
 		Short:             "Print one offer, with its defaults filled in",
-		Example:           cmdutil.Examples("obol sell show weather\nobol sell show weather -o json"),
+		Example:           cmdutil.Examples("obol sell show weather\nobol sell show weather -o json\nobol sell show weather --status"),
 		ValidArgsFunction: f.CompleteOffers,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if runF != nil {
 				return runF(opts)
 			}
-			return RunShow(opts)
+			return RunShow(cmd.Context(), opts)
 		},
 	}
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.FormatYAML, cmdutil.FormatJSON)
+	cmd.Flags().BoolVar(&opts.Status, "status", false, "add status: the offer's URL and, from the cluster, GatewayReady, RoutePublished and Ready with their reasons")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Second, "with --status, how long to wait for the cluster")
+	cmdutil.AddClusterFlags(cmd, &opts.Cluster)
 	return cmd
 }
 
-// RunShow prints the offer as committed at the branch head.
-func RunShow(opts *ShowOptions) error {
+// RunShow prints the offer as committed at the branch head, with --status its status too.
+func RunShow(ctx context.Context, opts *ShowOptions) error {
 	f := opts.Factory
 	if err := cmdutil.CheckFormat(opts.Output, cmdutil.FormatYAML, cmdutil.FormatJSON); err != nil {
 		return err
@@ -46,14 +61,27 @@ func RunShow(opts *ShowOptions) error {
 	if err := checkName(opts.Name); err != nil {
 		return err
 	}
-	_, _, o, err := f.OfferAtHead(opts.Name)
+	head, _, o, err := f.OfferAtHead(opts.Name)
 	if err != nil {
 		return err
+	}
+	var status map[string]any
+	if opts.Status {
+		if status, err = offerStatus(ctx, opts, head, o); err != nil {
+			return err
+		}
 	}
 	if opts.Output == cmdutil.FormatYAML {
 		src, err := offer.Encode(o)
 		if err != nil {
 			return err
+		}
+		if status != nil {
+			st, err := yaml.Marshal(map[string]any{"status": status})
+			if err != nil {
+				return err
+			}
+			src = append(src, st...)
 		}
 		_, err = f.IO.Out.Write(src)
 		return err
@@ -62,7 +90,37 @@ func RunShow(opts *ShowOptions) error {
 	if err != nil {
 		return err
 	}
+	if status != nil {
+		doc["status"] = status
+	}
 	return cmdutil.PrintData(f.IO.Out, opts.Output, doc)
+}
+
+// offerStatus is the offer's status as the predecessor's ServiceOffer carried it: the endpoint
+// (here the whole URL a buyer uses) and conditions, read from the cluster. A cluster that
+// cannot be reached is a condition, not an error: the repo's half of the answer still stands.
+func offerStatus(ctx context.Context, opts *ShowOptions, head fs.FS, o *v1alpha1.ServiceOffer) (map[string]any, error) {
+	st, err := stackrepo.Settings(head)
+	if err != nil {
+		return nil, err
+	}
+	status := map[string]any{"endpoint": st.OfferURL(o.Spec.Path)}
+	ctx, cancel := cmdutil.TimeoutContext(ctx, opts.Timeout)
+	defer cancel()
+	var conds []cluster.OfferCondition
+	cl, err := opts.Cluster.Connect(ctx)
+	if err == nil {
+		if st.Spec.Engine == settings.EngineArgoCD {
+			conds, err = cl.ArgoOfferConditions(ctx, o.Name, o.Namespace)
+		} else {
+			conds, err = cl.OfferConditions(ctx, o.Name)
+		}
+	}
+	if err != nil {
+		conds = []cluster.OfferCondition{{Type: "Ready", Status: "Unknown", Reason: "ClusterUnreachable", Message: err.Error()}}
+	}
+	status["conditions"] = conds
+	return status, nil
 }
 
 // document is an offer as its canonical offer.yaml says it (no status, no empty metadata),

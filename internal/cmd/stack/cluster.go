@@ -111,14 +111,28 @@ func createK3d(ctx context.Context, f *cmdutil.Factory, k3d string, st *stackAtH
 	} else if ctx.Err() != nil {
 		return "", fmt.Errorf("k3d cluster get %s: %w: %s", name, err, out)
 	}
-	fmt.Fprintf(f.IO.ErrOut, "Creating the k3d cluster %s (the stack repo %s mounted at /obol/stack)\n", name, st.Dir)
-	cmd := exec.CommandContext(ctx, k3d, "cluster", "create", name,
-		"--volume", st.Dir+":/obol/stack@server:0", "--wait", "--timeout", "5m")
+	port := st.Settings.Spec.Edge.Port
+	fmt.Fprintf(f.IO.ErrOut, "Creating the k3d cluster %s (the stack repo %s mounted at /obol/stack; offers at http://localhost:%d)\n", name, st.Dir, port)
+	cmd := exec.CommandContext(ctx, k3d, k3dCreateArgs(name, st.Dir, port)...)
 	cmd.Stdout, cmd.Stderr = f.IO.ErrOut, f.IO.ErrOut
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("k3d cluster create %s: %w", name, err)
 	}
 	return ctxName, nil
+}
+
+// k3dCreateArgs are the arguments of `k3d cluster create` for a stack. k3s's own Traefik is
+// disabled: the stack's edge, from infrastructure/, is the only ingress, at a pinned version with
+// its Gateway API provider on, the same on k3d as on any other cluster, and two ingresses would
+// fight over the load balancer's port 80. The host port (spec.edge.port in obol.yaml, default
+// 8080 as the predecessor's) reaches the edge Service's port 80 through k3d's load balancer and
+// k3s's servicelb.
+func k3dCreateArgs(name, repoDir string, port int32) []string {
+	return []string{"cluster", "create", name,
+		"--volume", repoDir + ":/obol/stack@server:0",
+		"--k3s-arg", "--disable=traefik@server:0",
+		"--port", fmt.Sprintf("%d:%d@loadbalancer", port, render.EdgeServicePort),
+		"--wait", "--timeout", "5m"}
 }
 
 func lookK3d(getenv func(string) string) string {

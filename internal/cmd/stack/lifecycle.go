@@ -76,7 +76,7 @@ func RunStatus(ctx context.Context, opts *StatusOptions) error {
 	if opts.Output != cmdutil.FormatTable {
 		return cmdutil.PrintData(f.IO.Out, opts.Output, rows)
 	}
-	if err := cmdutil.Table(f.IO.Out, []string{"NAME", "KIND", "COMMITTED", "FETCHED", "APPLIED", "READY", "REASON"}, StatusTable(rows)); err != nil {
+	if err := cmdutil.Table(f.IO.Out, []string{"NAME", "KIND", "COMMITTED", "FETCHED", "APPLIED", "READY", "ROUTE", "REASON"}, StatusTable(rows)); err != nil {
 		return err
 	}
 	return reportDivergence(f, st.Dir)
@@ -125,7 +125,7 @@ func StatusTable(rows []cluster.Row) [][]string {
 			reason = reason[:117] + "..."
 		}
 		out = append(out, []string{r.Name, r.Kind, dash(cluster.ShortRevision(r.Committed)), dash(cluster.ShortRevision(r.Fetched)),
-			dash(cluster.ShortRevision(r.Applied)), dash(r.Ready), dash(reason)})
+			dash(cluster.ShortRevision(r.Applied)), dash(r.Ready), dash(r.Route.Summary()), dash(reason)})
 	}
 	return out
 }

@@ -45,9 +45,13 @@ type InitOptions struct {
 	// Remote is the team's shared remote: the repo is pushed there and the reconciler watches it.
 	Remote string
 	// Public: the reconciler needs no credentials for the remote.
-	Public    bool
-	Write     cmdutil.WriteFlags
-	gitURLSet bool
+	Public bool
+	// The edge (spec.edge, spec.tunnel in obol.yaml).
+	EdgePort       int32
+	PublicURL      string
+	TunnelHostname string
+	Write          cmdutil.WriteFlags
+	gitURLSet      bool
 }
 
 func newCmdInit(f *cmdutil.Factory, runF func(context.Context, *InitOptions) error) *cobra.Command {
@@ -78,6 +82,9 @@ obol stack init --stack prod --remote https://git.example.com/team/stack.git --t
 	cmd.Flags().BoolVar(&opts.Bare, "bare", false, "create a bare repo (no work tree)")
 	cmd.Flags().StringVar(&opts.Remote, "remote", "", "the team's shared remote (an empty repository): obol pushes there and the reconciler watches it")
 	cmd.Flags().BoolVar(&opts.Public, "public", false, "with --remote: the reconciler can read the remote without credentials")
+	cmd.Flags().Int32Var(&opts.EdgePort, "edge-port", settings.DefaultEdgePort, "host port the k3d cluster of `obol stack up` maps to the edge (offers at http://localhost:PORT)")
+	cmd.Flags().StringVar(&opts.PublicURL, "public-url", "", "base URL buyers reach the edge at on a cluster of your own, e.g. https://api.example.com (the offers' URLs)")
+	cmd.Flags().StringVar(&opts.TunnelHostname, "tunnel-hostname", "", "publish the edge through a Cloudflare tunnel at this hostname; `obol stack up --tunnel-token-file` gives it its token")
 	cmdutil.AddWriteFlags(cmd, &opts.Write)
 	_ = cmd.RegisterFlagCompletionFunc("engine", cobra.FixedCompletions([]string{"flux", "argocd"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -89,6 +96,7 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 	f := opts.Factory
 	st := settings.New(opts.Stack)
 	st.Spec.Branch, st.Spec.GitURL, st.Spec.Engine = opts.Branch, opts.GitURL, settings.Engine(opts.Engine)
+	st.Spec.Edge.Port, st.Spec.Edge.PublicURL, st.Spec.Tunnel.Hostname = opts.EdgePort, opts.PublicURL, opts.TunnelHostname
 	if opts.Remote != "" {
 		if !opts.gitURLSet {
 			u, err := ReconcilerURL(opts.Remote)

@@ -27,6 +27,8 @@ type UpOptions struct {
 	Wait    bool
 	Timeout time.Duration
 	Creds   CredentialFlags
+	// TunnelTokenFile holds the Cloudflare tunnel's connector token (or OBOL_TUNNEL_TOKEN).
+	TunnelTokenFile string
 }
 
 // CredentialFlags give the reconciler read-only access to a shared remote.
@@ -66,6 +68,7 @@ obol stack up --git-url https://git.example.com/team/stack.git --git-token-file 
 	cmd.Flags().StringVar(&opts.Creds.TokenFile, "git-token-file", "", "file holding a read-only token for the shared remote: stored as the reconciler's credentials Secret, never in git")
 	cmd.Flags().StringVar(&opts.Creds.Username, "git-username", "git", "username sent with --git-token-file")
 	cmd.Flags().StringVar(&opts.Creds.SSHKey, "git-ssh-key", "", "read-only deploy key (private key file) for an ssh:// remote: stored as the reconciler's credentials Secret")
+	cmd.Flags().StringVar(&opts.TunnelTokenFile, "tunnel-token-file", "", "file holding the Cloudflare tunnel's connector token (or $OBOL_TUNNEL_TOKEN), for a stack with spec.tunnel.hostname: stored as a Secret, never in git")
 	cmd.Flags().StringVar(&opts.Creds.KnownHosts, "git-known-hosts", "", "known_hosts file with the remote's host key, for --git-ssh-key (default ~/.ssh/known_hosts)")
 	for _, n := range []string{"git-token-file", "git-ssh-key", "git-known-hosts"} {
 		_ = cmd.MarkFlagFilename(n)
@@ -106,6 +109,9 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 		if err := cl.ArgoInstalled(ctx); err != nil {
 			return fmt.Errorf("stack up: %w", err)
 		}
+	}
+	if err := ensureTunnelToken(ctx, opts, cl, st); err != nil {
+		return fmt.Errorf("stack up: %w", err)
 	}
 	if err := ensureCredentials(ctx, opts, cl, st); err != nil {
 		return fmt.Errorf("stack up: %w", err)
@@ -166,6 +172,47 @@ func runUpArgo(ctx context.Context, opts *UpOptions, cl *cluster.Client, st *sta
 
 // ensureCredentials creates the reconciler's credentials Secret from the --git-* files, or
 // checks that it exists, before the reconciler is pointed at a remote that needs it.
+// ensureTunnelToken creates the tunnel's token Secret (spec.tunnel.existingSecret in the edge's
+// namespace) from --tunnel-token-file or OBOL_TUNNEL_TOKEN. Without either it must exist
+// already: cloudflared would otherwise never start and the edge would stay unpublished.
+func ensureTunnelToken(ctx context.Context, opts *UpOptions, cl *cluster.Client, st *stackAtHead) error {
+	tun := st.Settings.Spec.Tunnel
+	tok := []byte(opts.Factory.Getenv("OBOL_TUNNEL_TOKEN"))
+	if opts.TunnelTokenFile != "" {
+		b, err := os.ReadFile(opts.TunnelTokenFile)
+		if err != nil {
+			return fmt.Errorf("--tunnel-token-file: %w", err)
+		}
+		tok = b
+	}
+	tok = bytes.TrimSpace(tok)
+	if tun.Hostname == "" {
+		if opts.TunnelTokenFile != "" {
+			return errors.New("--tunnel-token-file: obol.yaml has no spec.tunnel.hostname, so the stack runs no tunnel: set it (e.g. spec.tunnel.hostname: api.example.com) and run `obol render`, or drop the flag")
+		}
+		return nil
+	}
+	if len(tok) == 0 {
+		if opts.TunnelTokenFile != "" {
+			return fmt.Errorf("--tunnel-token-file %s is empty: put the tunnel's connector token in it", opts.TunnelTokenFile)
+		}
+		ok, err := cl.SecretExists(ctx, render.EdgeNamespace, tun.ExistingSecret)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("the tunnel for %s needs its connector token and Secret %s/%s does not exist: pass --tunnel-token-file FILE or set OBOL_TUNNEL_TOKEN (`cloudflared tunnel token NAME` prints it)", tun.Hostname, render.EdgeNamespace, tun.ExistingSecret)
+		}
+		return nil
+	}
+	s := cluster.TunnelTokenSecret(render.EdgeNamespace, tun.ExistingSecret, tok)
+	if err := cl.ApplySecret(ctx, s); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.Factory.IO.ErrOut, "Tunnel: Secret %s/%s (connector token for %s)\n", s.Namespace, s.Name, tun.Hostname)
+	return nil
+}
+
 func ensureCredentials(ctx context.Context, opts *UpOptions, cl *cluster.Client, st *stackAtHead) error {
 	f, c := opts.Factory, opts.Creds
 	name := st.Settings.Spec.GitSecret
@@ -218,7 +265,7 @@ func ensureCredentials(ctx context.Context, opts *UpOptions, cl *cluster.Client,
 		}
 	}
 	s := cluster.GitCredentialsSecret(argo, name, st.Settings.Spec.GitURL, cred)
-	if err := cl.ApplyGitCredentials(ctx, s); err != nil {
+	if err := cl.ApplySecret(ctx, s); err != nil {
 		return err
 	}
 	fmt.Fprintf(f.IO.ErrOut, "Credentials: Secret %s/%s (%s for %s)\n", s.Namespace, s.Name, kind, gitremote.Redact(st.Settings.Spec.GitURL))

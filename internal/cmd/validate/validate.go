@@ -10,12 +10,14 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	rendercmd "github.com/obol/obol/internal/cmd/render"
 	"github.com/obol/obol/internal/layout"
+	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/secretscan"
 	"github.com/obol/obol/internal/settings"
 	"github.com/obol/obol/internal/stackrepo"
@@ -107,11 +109,23 @@ func Check(ctx context.Context, assets fs.FS, head fs.FS) (*Result, error) {
 		return nil, err
 	}
 	offersOK := true
+	var claims []offer.Claim
+	all := map[string]bool{}
+	where := map[string]stackrepo.Entry{}
 	for _, e := range entries {
-		if _, err := stackrepo.Offer(head, e); err != nil {
+		o, err := stackrepo.Offer(head, e)
+		if err != nil {
 			offersOK = false
 			add(validate.Finding{Severity: validate.SeverityError, Path: e.OfferPath(), Object: "ServiceOffer/" + e.Name, Message: err.Error()})
+			continue
 		}
+		claims = append(claims, stackrepo.ClaimOf(o))
+		all[o.Name], where[o.Name] = true, e
+	}
+	// Two offers on one public path (or one inside the other) is what sell refuses; a repo edited
+	// by hand, or two writers' merged pushes, can still hold it.
+	for _, pe := range offer.PathErrors(claims, all) {
+		add(validate.Finding{Severity: validate.SeverityError, Path: where[pe.Offer].OfferPath(), Object: "ServiceOffer/" + pe.Offer, Field: "spec.path", Message: strings.TrimPrefix(pe.Error(), "spec.path: ")})
 	}
 	res.Offers = len(entries)
 	if err := scanSecrets(head, add); err != nil {
