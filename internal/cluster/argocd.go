@@ -188,6 +188,23 @@ func (c *Client) ArgoWait(ctx context.Context, name, commit string, gone bool, p
 	}
 }
 
+// argoHealth fills a row from an Application's status: APPLIED its synced revision, READY True
+// when Healthy, REASON its sync status and health, MESSAGE its last condition.
+func argoHealth(r *Row, st *argocd.ApplicationStatus) {
+	revs := slices.DeleteFunc(append([]string{st.Sync.Revision}, st.Sync.Revisions...), func(s string) bool { return s == "" })
+	if len(revs) > 0 {
+		r.Applied = revs[0]
+	}
+	r.Ready = "False"
+	if st.Health.Status == "Healthy" {
+		r.Ready = "True"
+	}
+	r.Reason = strings.TrimSpace(st.Sync.Status + " " + st.Health.Status)
+	for _, cond := range st.Conditions {
+		r.Message = cond.Type + ": " + cond.Message
+	}
+}
+
 // offerLabel is the label the offers' ApplicationSet puts on each offer's Application
 // (render.LabelOffer; cluster does not import render).
 const offerLabel = "obol.org/offer"
@@ -228,18 +245,7 @@ func (c *Client) ArgoStatus(ctx context.Context, committed string, apps []string
 		case app.Status == nil:
 			r.Ready, r.Reason = "Unknown", "NotReconciled"
 		default:
-			revs := slices.DeleteFunc(append([]string{app.Status.Sync.Revision}, app.Status.Sync.Revisions...), func(s string) bool { return s == "" })
-			if len(revs) > 0 {
-				r.Applied = revs[0]
-			}
-			r.Ready = "False"
-			if app.Status.Health.Status == "Healthy" {
-				r.Ready = "True"
-			}
-			r.Reason = strings.TrimSpace(app.Status.Sync.Status + " " + app.Status.Health.Status)
-			for _, cond := range app.Status.Conditions {
-				r.Message = cond.Type + ": " + cond.Message
-			}
+			argoHealth(&r, app.Status)
 		}
 		// An offer's Application (the ApplicationSet labels it with the offer's name): its route.
 		if app != nil && app.Labels[offerLabel] == name && app.Spec.Destination.Namespace != "" {

@@ -236,13 +236,22 @@ func (c *Client) OfferConditions(ctx context.Context, name string) ([]OfferCondi
 // ArgoOfferConditions is OfferConditions on an Argo CD stack: the offer's Application's health
 // and its HTTPRoute in the offer's namespace.
 func (c *Client) ArgoOfferConditions(ctx context.Context, name, namespace string) ([]OfferCondition, error) {
-	rows, err := c.ArgoStatus(ctx, "", []string{name})
-	if err != nil {
-		return nil, err
-	}
 	gw := OfferCondition{Type: "GatewayReady", Status: "Unknown", Reason: "NotApplied"}
-	for _, r := range rows {
-		if r.Name == name && !r.Missing {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(argocd.APIVersion)
+	u.SetKind(argocd.ApplicationKind)
+	switch err := c.Kube.Get(ctx, types.NamespacedName{Namespace: argocd.Namespace, Name: name}, u); {
+	case apierrors.IsNotFound(err) || apimeta.IsNoMatchError(err):
+	case err != nil:
+		return nil, fmt.Errorf("reading Application %s/%s: %w", argocd.Namespace, name, err)
+	default:
+		var app argocd.Application
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &app); err != nil {
+			return nil, fmt.Errorf("decoding Application %s: %w", name, err)
+		}
+		if app.Status != nil {
+			var r Row
+			argoHealth(&r, app.Status)
 			gw.Status, gw.Reason, gw.Message = r.Ready, r.Reason, r.Message
 		}
 	}
