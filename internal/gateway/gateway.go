@@ -52,6 +52,7 @@ import (
 
 	"github.com/obol/obol/internal/gatewayconfig"
 	"github.com/obol/obol/internal/x402"
+	"github.com/obol/obol/internal/x402/evmsig"
 )
 
 // Options are the gateway's process-level dependencies; the zero value is usable.
@@ -74,7 +75,14 @@ type Options struct {
 	TrustForwarded bool
 	// MaxNonces bounds the replay set (0: DefaultMaxNonces).
 	MaxNonces int
+	// MaxInFlight bounds the verified payments being served and settled at once (0:
+	// DefaultMaxInFlight); past it a paid request gets 503 busy before any facilitator call.
+	MaxInFlight int
 }
+
+// DefaultMaxInFlight bounds the paid requests in flight: each may hold a buffered answer of up
+// to Limits.MaxBodyBytes until it is settled.
+const DefaultMaxInFlight = 64
 
 // DefaultMaxNonces bounds the replay set: about 10 MB of nonces still within their validity.
 const DefaultMaxNonces = 100_000
@@ -103,7 +111,13 @@ type Gateway struct {
 	limits   gatewayconfig.Limits
 	prefix   string // normalised: "" (none) or "/a/b"; "/" gates everything in http mode
 	upstream *url.URL
-	offer    x402.Offer
+	offer    x402.Offer  // exact
+	upto     *x402.Offer // upto template (Amount set per request); nil without metering
+	prices   *prices
+	chainID  *big.Int
+	token    evmsig.Token
+	inflight chan struct{}
+	facAddr  facilitatorAddress
 	fac      *x402.Facilitator
 	proxy    *httputil.ReverseProxy
 	client   *http.Client
@@ -192,11 +206,36 @@ func NewGateway(cfg *gatewayconfig.Config, opts Options) (*Gateway, error) {
 	if maxTimeout <= 0 {
 		maxTimeout = 300
 	}
+	if scheme != x402.SchemeExact {
+		return nil, fmt.Errorf("gateway: payment.scheme %q: want %q (per-token pricing adds upto through payment.metering)", scheme, x402.SchemeExact)
+	}
+	if g.chainID, err = evmsig.ChainID(p.Network); err != nil {
+		return nil, fmt.Errorf("gateway: payment.network: %w", err)
+	}
+	g.token = evmsig.Token{Address: p.Asset.Address, EIP712Name: p.Asset.EIP712Name, EIP712Version: p.Asset.EIP712Version}
 	g.offer = x402.Offer{
 		Scheme: scheme, Network: p.Network, NetworkName: p.NetworkName, Asset: p.Asset.Address,
 		Amount: p.Amount, PayTo: p.PayTo, MaxTimeoutSeconds: maxTimeout,
 		EIP712Name: p.Asset.EIP712Name, EIP712Version: p.Asset.EIP712Version,
+		TransferMethod: p.Asset.TransferMethod,
 	}
+	if p.Metering != nil {
+		if cfg.Mode != gatewayconfig.ModeInference {
+			return nil, errors.New("gateway: payment.metering is for inference offers")
+		}
+		if g.prices, err = newPrices(p.Metering); err != nil {
+			return nil, err
+		}
+		up := g.offer
+		up.Scheme, up.TransferMethod = x402.SchemeUpto, x402.TransferPermit2
+		g.upto = &up
+		g.facAddr.fixed = p.Metering.FacilitatorAddress
+	}
+	maxInFlight := opts.MaxInFlight
+	if maxInFlight <= 0 {
+		maxInFlight = DefaultMaxInFlight
+	}
+	g.inflight = make(chan struct{}, maxInFlight)
 	g.fac = &x402.Facilitator{
 		URL:           strings.TrimRight(cfg.Facilitator, "/"),
 		HTTP:          g.client,

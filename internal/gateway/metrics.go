@@ -69,6 +69,8 @@ type record struct {
 	payer  string // the verified payer
 	reason string // why a payment was refused or not charged
 	tx     string // settlement transaction
+	// charged is what an upto payment was settled for, in atomic units.
+	charged string
 	err    string // facilitator or upstream detail (never a payment header)
 }
 
@@ -135,6 +137,9 @@ func (g *Gateway) finish(sw *statusWriter, r *http.Request, rec *record) {
 	}
 	if rec.reason != "" {
 		attrs = append(attrs, slog.String("reason", rec.reason))
+	}
+	if rec.charged != "" {
+		attrs = append(attrs, slog.String("charged", rec.charged))
 	}
 	if rec.tx != "" {
 		attrs = append(attrs, slog.String("tx", rec.tx))

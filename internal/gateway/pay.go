@@ -1,16 +1,19 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/obol/obol/internal/x402"
+	"github.com/obol/obol/internal/x402/evmsig"
 )
 
 // errorBody is every JSON error the gateway writes itself.
@@ -58,6 +61,12 @@ func firstValue(v string) string {
 // A rejected payment's challenge also carries the reason: "reason" in the body, and the x402
 // v2 paymentFailure extension in the header.
 func (g *Gateway) challenge(w http.ResponseWriter, r *http.Request, reason, msg string) {
+	g.challengeFor(w, r, reason, msg, 0)
+}
+
+// challengeFor is challenge for a request asking for maxTokens completion tokens (0: unsaid):
+// per-token offers list upto first, at the most that request can cost, then exact.
+func (g *Gateway) challengeFor(w http.ResponseWriter, r *http.Request, reason, msg string, maxTokens int64) {
 	res := g.resource(r)
 	if msg == "" {
 		msg = defaultChallengeError
@@ -68,6 +77,9 @@ func (g *Gateway) challenge(w http.ResponseWriter, r *http.Request, reason, msg 
 		Error:       msg,
 		Resource:    &res,
 		Accepts:     []x402.Requirements{g.offer.V2(res)},
+	}
+	if up, ok := g.uptoOffer(r.Context(), maxTokens); ok {
+		v2.Accepts = append([]x402.Requirements{up.V2(res)}, v2.Accepts...)
 	}
 	v2.Extensions = map[string]any{"bazaar": bazaar(g.requestOperation(r), queryExample(r))}
 	if reason != "" {
@@ -89,6 +101,11 @@ func (g *Gateway) challenge(w http.ResponseWriter, r *http.Request, reason, msg 
 	}
 	if reason != "" {
 		body["reason"], _ = json.Marshal(reason)
+	}
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		// The body was not read and will not be: close rather than drain it, so a slow sender
+		// holds nothing once answered.
+		w.Header().Set("Connection", "close")
 	}
 	w.Header().Set(x402.HeaderPaymentRequired, hdr)
 	writeJSON(w, http.StatusPaymentRequired, body)
@@ -115,12 +132,28 @@ func paymentHeader(r *http.Request) (name, value string) {
 	return "", ""
 }
 
+// uptoOffer is the upto requirement for a request asking for maxTokens completion tokens, when
+// the offer is priced per token and the facilitator's settling address is known.
+func (g *Gateway) uptoOffer(ctx context.Context, maxTokens int64) (x402.Offer, bool) {
+	if g.upto == nil {
+		return x402.Offer{}, false
+	}
+	addr, ok := g.uptoFacilitator(ctx)
+	if !ok {
+		return x402.Offer{}, false
+	}
+	o := *g.upto
+	o.Amount = g.prices.maxCost(maxTokens).String()
+	o.FacilitatorAddress = addr
+	return o, true
+}
+
 // gate runs the payment checks and, once a payment is verified, the upstream exchange and the
 // settlement. It reports whether the client's connection must be aborted.
 func (g *Gateway) gate(w *statusWriter, r *http.Request, rt route, rec *record) (abort bool) {
 	name, hv := paymentHeader(r)
 	if name == "" {
-		g.challenge(w, r, "", "")
+		g.challengeFor(w, r, "", "", g.peekMaxTokens(w, r))
 		return false
 	}
 	if len(hv) > g.limits.MaxHeaderBytes {
@@ -143,16 +176,43 @@ func (g *Gateway) gate(w *statusWriter, r *http.Request, rt route, rec *record) 
 		})
 		return false
 	}
-	rec.from = p.Payload.Authorization.From
+	terms, err := p.Terms()
+	if err != nil {
+		g.fail(rec, "invalid_payment_header")
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid " + name + " header", Reason: "invalid_payment_header"})
+		return false
+	}
+	rec.from = terms.From
+
+	pay := &payment{p: p, terms: terms}
+	offer := g.offer
+	if p.Scheme == x402.SchemeUpto && g.upto != nil {
+		// The maximum this request can cost depends on its body, read now (bounded in size and
+		// time) so the payment is checked against it before anything else.
+		body, ok := g.readPaidBody(w, r, rec)
+		if !ok {
+			return false
+		}
+		req, obj := readInferenceRequest(body)
+		up, ok := g.uptoOffer(r.Context(), req.maxTokens)
+		if !ok {
+			g.fail(rec, "facilitator_unavailable")
+			w.Header().Set("Retry-After", "5")
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "per-token payments are unavailable: the facilitator did not say where it settles", Reason: "facilitator_unavailable", Hint: "retry later, or pay with the exact scheme"})
+			return false
+		}
+		offer = up
+		pay.upto = &uptoState{req: req, obj: obj, body: body}
+	}
 	now := g.now()
-	if e := g.offer.Match(p, now); e != nil {
+	if e := offer.Match(p, now); e != nil {
 		g.fail(rec, e.Reason)
-		g.challenge(w, r, e.Reason, rejectMessage(e))
+		g.challengeFor(w, r, e.Reason, rejectMessage(e), 0)
 		return false
 	}
 
-	key := nonceKey(p)
-	switch g.nonces.add(key, nonceExpiry(p, now, g.offer.MaxTimeoutSeconds), now) {
+	key := terms.ReplayKey(g.offer.Asset)
+	switch g.nonces.add(key, nonceExpiry(terms, now, g.offer.MaxTimeoutSeconds), now) {
 	case nonceReplayed:
 		g.fail(rec, "replayed_payment")
 		g.challenge(w, r, "replayed_payment", "replayed_payment: this payment's authorization was already used")
@@ -163,19 +223,44 @@ func (g *Gateway) gate(w *statusWriter, r *http.Request, rt route, rec *record) 
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "too many payments in flight", Reason: "busy", Hint: "retry with a new payment"})
 		return false
 	}
-	// From here the nonce is held; it is released when the payment was neither settled nor
-	// paid for with content, so the buyer can retry the same authorization.
-	release := true
+	// From here the nonce is held. It is released only if the request never reached the
+	// upstream: an authorization that bought any upstream work is never accepted again.
 	defer func() {
-		if release {
+		if !pay.upstreamCalled {
 			g.nonces.remove(key)
 		}
 	}()
 
+	// The signature is checked here before any facilitator is asked: a forged payment costs
+	// the facilitator nothing.
+	if err := evmsig.Check(p, g.chainID, g.token); err != nil {
+		g.fail(rec, "invalid_signature")
+		g.challenge(w, r, "invalid_signature", "invalid_signature: the payment's signature does not recover to its payer")
+		return false
+	}
+	select {
+	case g.inflight <- struct{}{}:
+		defer func() { <-g.inflight }()
+	default:
+		g.fail(rec, "busy")
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "too many paid requests in flight", Reason: "busy", Hint: "retry with the same payment"})
+		return false
+	}
+
 	res := g.resource(r)
-	req := g.offer.RequirementsFor(p, res)
+	if pay.upto != nil {
+		// Verified as signed: the maximum the buyer authorized.
+		auth := offer
+		auth.Amount = terms.Value.String()
+		pay.offer = auth
+	} else {
+		pay.offer = offer
+	}
+	pay.res = res
+	pay.req = pay.offer.RequirementsFor(p, res)
 	t0 := time.Now()
-	vr, err := g.fac.Verify(r.Context(), p, req)
+	vr, err := g.fac.Verify(r.Context(), p, pay.req)
 	g.m.facilitator.WithLabelValues("verify").Observe(time.Since(t0).Seconds())
 	if err != nil {
 		if r.Context().Err() != nil {
@@ -217,13 +302,68 @@ func (g *Gateway) gate(w *statusWriter, r *http.Request, rt route, rec *record) 
 	if rec.payer == "" {
 		rec.payer = rec.from
 	}
-
-	pay := &payment{p: p, req: req, payer: rec.payer}
-	delivered, abort := g.forward(w, r, rt, rec, pay)
-	// Keep the nonce when a settlement was attempted or content went out for it.
-	release = !pay.attempted && !delivered
+	pay.payer = rec.payer
+	if u := pay.upto; u != nil {
+		body := u.body
+		if u.obj != nil {
+			shaped, err := shapeInferenceRequest(u.obj, &u.req, g.prices.outputBound(u.req.maxTokens), rt.path == "/v1/embeddings")
+			if err == nil {
+				body = shaped
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	_, abort = g.forward(w, r, rt, rec, pay)
 	return abort
 }
+
+// peekMaxTokens reads a small unpaid inference body to price upto for its max_tokens: at most
+// 64 KiB, declared up front and arriving within a second. Anything else is priced at the
+// offer's caps without reading a byte.
+func (g *Gateway) peekMaxTokens(w http.ResponseWriter, r *http.Request) int64 {
+	if g.upto == nil || r.ContentLength <= 0 || r.ContentLength > 64<<10 {
+		return 0
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(time.Second))
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	body, err := io.ReadAll(io.LimitReader(r.Body, r.ContentLength))
+	if err != nil {
+		return 0
+	}
+	req, _ := readInferenceRequest(body)
+	return req.maxTokens
+}
+
+// readPaidBody reads a paid request's body whole, within Limits.MaxBodyBytes and the body
+// deadline; on failure it has answered.
+func (g *Gateway) readPaidBody(w *statusWriter, r *http.Request, rec *record) ([]byte, bool) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, true
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyTimeout))
+	body, err := io.ReadAll(r.Body)
+	_ = rc.SetReadDeadline(time.Time{})
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			g.fail(rec, "body_too_large")
+			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request body too large", Reason: "body_too_large", Hint: fmt.Sprintf("at most %d bytes; the payment was not used", mbe.Limit)})
+			return nil, false
+		}
+		g.fail(rec, "body_incomplete")
+		w.Header().Set("Connection", "close")
+		writeJSON(w, http.StatusRequestTimeout, errorBody{Error: "the request body did not arrive", Reason: "body_incomplete", Hint: "send the body at once; the payment was not used"})
+		return nil, false
+	}
+	return body, true
+}
+
+// bodyTimeout bounds how long a paid request's body may take to arrive.
+const bodyTimeout = 30 * time.Second
 
 // fail counts a payment that did not go through, and records why for the request log.
 func (g *Gateway) fail(rec *record, reason string) {
@@ -233,12 +373,28 @@ func (g *Gateway) fail(rec *record, reason string) {
 
 // payment is a verified payment on its way to settlement.
 type payment struct {
-	p         *x402.PaymentPayload
-	req       any
-	payer     string
-	attempted bool
-	resp      *x402.SettleResponse
-	err       error
+	p     *x402.PaymentPayload
+	terms x402.Terms
+	offer x402.Offer // what was verified (upto: at the authorized maximum)
+	req   any
+	res   x402.ResourceInfo
+	payer string
+	upto  *uptoState // per-token payments
+	// upstreamCalled is set once the request was sent upstream: the authorization is spent
+	// for this process from then on, whatever happens next.
+	upstreamCalled bool
+	attempted      bool
+	resp           *x402.SettleResponse
+	err            error
+}
+
+// uptoState is a per-token payment's request, and what its answer used.
+type uptoState struct {
+	req   inferenceRequest
+	obj   map[string]json.RawMessage
+	body  []byte
+	meter *sseMeter
+	used  usage
 }
 
 // settle asks the facilitator to settle once. It does not use the request's context: a
@@ -246,12 +402,32 @@ type payment struct {
 // is shutting down (the caller checks the client is there before starting).
 func (g *Gateway) settle(ctx context.Context, pay *payment, rec *record) bool {
 	pay.attempted = true
+	req := pay.req
+	if u := pay.upto; u != nil {
+		// upto settles what was used: the settle-time requirement's amount (specs/schemes/upto
+		// §5), never above the authorized maximum; nothing used settles nothing.
+		amount := g.prices.cost(u.used.prompt, u.used.completion)
+		if amount.Cmp(pay.terms.Value) > 0 {
+			amount.Set(pay.terms.Value)
+		}
+		rec.charged = amount.String()
+		if amount.Sign() == 0 {
+			pay.resp = &x402.SettleResponse{Success: true, Payer: pay.payer, Network: pay.offer.Network, Amount: "0"}
+			return true
+		}
+		o := pay.offer
+		o.Amount = amount.String()
+		req = o.RequirementsFor(pay.p, pay.res)
+	}
 	g.settling.Add(1)
 	defer g.settling.Done()
 	t0 := time.Now()
-	pay.resp, pay.err = g.fac.Settle(context.WithoutCancel(ctx), pay.p, pay.req)
+	pay.resp, pay.err = g.fac.Settle(context.WithoutCancel(ctx), pay.p, req)
 	g.m.facilitator.WithLabelValues("settle").Observe(time.Since(t0).Seconds())
 	if pay.err == nil && pay.resp != nil && pay.resp.Success {
+		if pay.resp.Amount == "" {
+			pay.resp.Amount = rec.charged
+		}
 		g.m.settled.Inc()
 		rec.tx = pay.resp.Transaction
 		if pay.resp.Payer != "" {
@@ -299,19 +475,11 @@ func writeSettleFailure(w http.ResponseWriter, pay *payment) {
 	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: msg, Reason: "settlement_failed", Hint: "the response was withheld; retry with a new payment"})
 }
 
-// nonceKey identifies an EIP-3009 authorization: its authorizer and nonce (what the token
-// contract itself makes single-use).
-func nonceKey(p *x402.PaymentPayload) string {
-	a := p.Payload.Authorization
-	return strings.ToLower(a.From) + "/" + strings.ToLower(a.Nonce)
-}
-
-// nonceExpiry is when a nonce may be forgotten: the authorization's validBefore, after which it
-// cannot be settled anyway. An unreadable validBefore (Match should have refused it) is held
-// for the offer's maxTimeoutSeconds.
-func nonceExpiry(p *x402.PaymentPayload, now time.Time, maxTimeout int) time.Time {
-	if vb, err := strconv.ParseInt(p.Payload.Authorization.ValidBefore, 10, 64); err == nil && vb > 0 {
-		return time.Unix(vb, 0)
+// nonceExpiry is when a nonce may be forgotten: the end of the authorization's validity, after
+// which it cannot be settled anyway (Match bounds it by maxTimeoutSeconds).
+func nonceExpiry(t x402.Terms, now time.Time, maxTimeout int) time.Time {
+	if t.ValidBefore != nil && t.ValidBefore.IsInt64() && t.ValidBefore.Int64() > 0 {
+		return time.Unix(t.ValidBefore.Int64(), 0)
 	}
 	return now.Add(time.Duration(maxTimeout) * time.Second)
 }

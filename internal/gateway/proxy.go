@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/obol/obol/internal/x402"
@@ -18,6 +19,7 @@ import (
 // mutex), so it needs no lock.
 type exchange struct {
 	rt     route
+	pay    *payment
 	payer  string
 	client context.Context // the client's request context (not the upstream timeout)
 	start  time.Time
@@ -70,11 +72,18 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	h := pr.Out.Header
 	h.Del(x402.HeaderPaymentSignature)
 	h.Del(x402.HeaderXPayment)
-	h.Del(HeaderPayer) // never trust a client's claim
+	// Never trust a client's claim, however spelled: many servers (CGI, nginx, WSGI) read
+	// X_Payment_Payer as X-Payment-Payer.
+	for k := range h {
+		if strings.EqualFold(strings.ReplaceAll(k, "_", "-"), HeaderPayer) {
+			delete(h, k)
+		}
+	}
 	if x.payer != "" {
 		h.Set(HeaderPayer, x.payer)
 	}
 	x.start = time.Now()
+	x.pay.upstreamCalled = true
 }
 
 // modifyResponse classifies the upstream's answer and watches its body to the end.
@@ -187,10 +196,31 @@ func (gw *gateWriter) WriteHeader(code int) {
 	case code >= 400:
 		gw.state = stPassthrough
 		gw.commit(code)
-	case gw.x.stream:
+	case gw.x.stream && gw.pay.upto != nil:
+		// Per-token: delivered as it comes, metered, settled for what was used at the end
+		// (the receipt in trailers).
 		gw.state = stStream
+		gw.pay.upto.meter = &sseMeter{dst: writerFunc(gw.passThrough), req: gw.pay.upto.req}
 		gw.h.Del("Content-Length")
 		gw.h.Add("Trailer", x402.HeaderPaymentResponse+", "+x402.HeaderXPaymentResponse)
+		gw.h.Set("X-Accel-Buffering", "no")
+		gw.commit(code)
+	case gw.x.stream:
+		// exact: settled before the first byte, so a buyer who hangs up early has paid.
+		if gw.x.client.Err() != nil {
+			gw.state = stAbort
+			return
+		}
+		if !gw.g.settle(gw.x.client, gw.pay, gw.rec) {
+			gw.state = stSettleFailed
+			writeSettleFailure(gw.real, gw.pay)
+			return
+		}
+		gw.state = stStream
+		rc := receipt(gw.pay)
+		gw.h.Set(x402.HeaderPaymentResponse, rc)
+		gw.h.Set(x402.HeaderXPaymentResponse, rc)
+		gw.h.Del("Content-Length")
 		gw.h.Set("X-Accel-Buffering", "no")
 		gw.commit(code)
 	default:
@@ -224,15 +254,28 @@ func (gw *gateWriter) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		return gw.Write(p)
-	case stPassthrough, stStream, stDirect:
-		n, err := gw.real.Write(p)
-		if err != nil && gw.writeErr == nil {
-			gw.writeErr = err
+	case stStream:
+		if u := gw.pay.upto; u != nil && u.meter != nil {
+			return u.meter.Write(p)
 		}
-		return n, err
+		return gw.passThrough(p)
+	case stPassthrough, stDirect:
+		return gw.passThrough(p)
 	}
 	return 0, errWithheld
 }
+
+func (gw *gateWriter) passThrough(p []byte) (int, error) {
+	n, err := gw.real.Write(p)
+	if err != nil && gw.writeErr == nil {
+		gw.writeErr = err
+	}
+	return n, err
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // overflow settles a response too large to buffer, then sends the receipt and what was
 // buffered; the rest is passed through.
@@ -240,6 +283,20 @@ func (gw *gateWriter) overflow() error {
 	if gw.x.client.Err() != nil {
 		gw.state = stAbort
 		return gw.x.client.Err()
+	}
+	if gw.pay.upto != nil {
+		// Too large to read its usage: passed through and charged by its size at the end.
+		gw.state = stStream
+		gw.h.Del("Content-Length")
+		gw.h.Add("Trailer", x402.HeaderPaymentResponse+", "+x402.HeaderXPaymentResponse)
+		gw.commit(gw.code)
+		if len(gw.buf) > 0 {
+			if _, err := gw.passThrough(gw.buf); err != nil {
+				return err
+			}
+			gw.buf = nil
+		}
+		return nil
 	}
 	if !gw.g.settle(gw.x.client, gw.pay, gw.rec) {
 		gw.state = stSettleFailed
@@ -277,7 +334,7 @@ func (gw *gateWriter) FlushError() error {
 func (g *Gateway) forward(w *statusWriter, r *http.Request, rt route, rec *record, pay *payment) (delivered, abort bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(g.limits.UpstreamTimeoutSeconds)*time.Second)
 	defer cancel()
-	x := &exchange{rt: rt, payer: pay.payer, client: r.Context()}
+	x := &exchange{rt: rt, pay: pay, payer: pay.payer, client: r.Context()}
 	ctx = context.WithValue(ctx, exchangeKey{}, x)
 	gw := &gateWriter{g: g, real: w, x: x, pay: pay, rec: rec, h: make(http.Header), limit: g.limits.MaxBodyBytes}
 
@@ -300,23 +357,31 @@ func (g *Gateway) forward(w *statusWriter, r *http.Request, rt route, rec *recor
 		complete := !aborted && x.bodyEOF && x.bodyErr == nil && gw.writeErr == nil && x.client.Err() == nil
 		if !complete {
 			if x.client.Err() != nil || gw.writeErr != nil {
-				g.fail(rec, "client_cancelled")
+				rec.reason = "client_cancelled"
 			} else {
-				g.fail(rec, "upstream_error")
+				rec.reason = "upstream_error"
 				if x.bodyErr != nil {
 					rec.err = x.bodyErr.Error()
 				}
 			}
-			return w.bytes > 0, true
 		}
-		g.settle(x.client, pay, rec)
-		// The receipt goes out as the trailers announced with the headers; a failed
-		// settlement's response (success false) is sent too, so the buyer learns it.
-		if rc := receipt(pay); rc != "" {
-			w.Header().Set(x402.HeaderPaymentResponse, rc)
-			w.Header().Set(x402.HeaderXPaymentResponse, rc)
+		if u := pay.upto; u != nil {
+			// Whatever ended the stream, the buyer pays for what reached it.
+			if u.meter != nil {
+				if complete {
+					u.meter.flush()
+				}
+				u.used = u.meter.used(complete && u.meter.writeErr == nil)
+			} else {
+				u.used = usage{prompt: estimateTokens(u.req.promptBytes), completion: estimateTokens(w.bytes)}
+			}
+			g.settle(x.client, pay, rec)
+			if rc := receipt(pay); rc != "" && complete {
+				w.Header().Set(x402.HeaderPaymentResponse, rc)
+				w.Header().Set(x402.HeaderXPaymentResponse, rc)
+			}
 		}
-		return true, false
+		return true, !complete
 	case stBuffer:
 		if x.client.Err() != nil {
 			g.fail(rec, "client_cancelled")
@@ -329,6 +394,9 @@ func (g *Gateway) forward(w *statusWriter, r *http.Request, rt route, rec *recor
 			}
 			writeJSON(w, http.StatusBadGateway, errorBody{Error: "upstream response broke off", Reason: "upstream_error", Hint: "the payment was not used; retry with the same payment"})
 			return false, false
+		}
+		if u := pay.upto; u != nil {
+			u.used = bufferedUsage(gw.buf, u.req)
 		}
 		if !g.settle(x.client, pay, rec) {
 			writeSettleFailure(w, pay)

@@ -95,8 +95,28 @@ type Payment struct {
 	MaxTimeoutSeconds int32  `json:"maxTimeoutSeconds"`
 	Asset             Asset  `json:"asset"`
 	Price             Price  `json:"price"`
-	// ApproxTokensPerRequest is the token count per-MTok prices are charged for.
+	// ApproxTokensPerRequest is the token count per-MTok prices are charged for by the exact
+	// scheme (Amount), for buyers without upto.
 	ApproxTokensPerRequest int64 `json:"approxTokensPerRequest,omitempty"`
+	// Metering, when set, also offers the x402 upto scheme: the buyer authorizes at most what
+	// the request can cost, the gateway settles what the answer used (inference offers priced
+	// per token).
+	Metering *Metering `json:"metering,omitempty"`
+}
+
+// Metering is per-token pricing, resolved to the asset's atomic units.
+type Metering struct {
+	// InputPerMTok and OutputPerMTok are atomic units per million prompt and completion
+	// tokens, decimal integers.
+	InputPerMTok  string `json:"inputPerMTok"`
+	OutputPerMTok string `json:"outputPerMTok"`
+	// MaxInputTokens and MaxOutputTokens bound what one request may be charged for: the upto
+	// maximum is the price of both, and the forwarded max_tokens is at most MaxOutputTokens.
+	MaxInputTokens  int64 `json:"maxInputTokens"`
+	MaxOutputTokens int64 `json:"maxOutputTokens"`
+	// FacilitatorAddress is the facilitator's settling address buyers bind into an upto
+	// signature; empty means the one the facilitator lists in GET /supported.
+	FacilitatorAddress string `json:"facilitatorAddress,omitempty"`
 }
 
 // Price is the offer's price model as the seller wrote it (token units), for display; the

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/obol/obol/internal/chains"
@@ -255,27 +257,18 @@ func parsePaymentPayload(raw []byte) (*PaymentPayload, *Error) {
 	if !ok || len(sigBytes) < 65 {
 		return nil, invalidHeader("payload.signature is not 0x-prefixed hex of at least 65 bytes")
 	}
-	au, e := pl.sub("payload.", "authorization")
-	if e != nil {
-		return nil, e
-	}
-	a := &p.Payload.Authorization
-	for _, f := range []struct {
-		key string
-		dst *string
-	}{{"from", &a.From}, {"to", &a.To}, {"value", &a.Value}, {"validAfter", &a.ValidAfter}, {"validBefore", &a.ValidBefore}, {"nonce", &a.Nonce}} {
-		if *f.dst, e = au.str("payload.authorization.", f.key); e != nil {
+	switch {
+	case pl.has("authorization") && pl.has("permit2Authorization"):
+		return nil, invalidHeader("payload has both authorization and permit2Authorization; send one")
+	case pl.has("permit2Authorization"):
+		pa, e := parsePermit2Authorization(pl)
+		if e != nil {
 			return nil, e
 		}
-	}
-	for _, f := range []struct{ key, val string }{{"from", a.From}, {"to", a.To}} {
-		if !chains.IsHexAddress(f.val) {
-			return nil, invalidHeader("payload.authorization.%s %q is not a 20-byte hex address", f.key, f.val)
-		}
-	}
-	for _, f := range []struct{ key, val string }{{"value", a.Value}, {"validAfter", a.ValidAfter}, {"validBefore", a.ValidBefore}, {"nonce", a.Nonce}} {
-		if _, err := ParseUint256(f.val); err != nil {
-			return nil, invalidHeader("payload.authorization.%s: %v", f.key, err)
+		p.Payload.Permit2Authorization = pa
+	default:
+		if e := parseAuthorization(pl, &p.Payload.Authorization); e != nil {
+			return nil, e
 		}
 	}
 
@@ -292,6 +285,94 @@ func parsePaymentPayload(raw []byte) (*PaymentPayload, *Error) {
 		p.Payload.Signature = sig
 	}
 	return p, nil
+}
+
+func parseAuthorization(pl *object, a *Authorization) *Error {
+	au, e := pl.sub("payload.", "authorization")
+	if e != nil {
+		return e
+	}
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"from", &a.From}, {"to", &a.To}, {"value", &a.Value}, {"validAfter", &a.ValidAfter}, {"validBefore", &a.ValidBefore}, {"nonce", &a.Nonce}} {
+		if *f.dst, e = au.str("payload.authorization.", f.key); e != nil {
+			return e
+		}
+	}
+	if e := checkAddresses("payload.authorization.", map[string]string{"from": a.From, "to": a.To}); e != nil {
+		return e
+	}
+	return checkUints("payload.authorization.", map[string]string{"value": a.Value, "validAfter": a.ValidAfter, "validBefore": a.ValidBefore, "nonce": a.Nonce})
+}
+
+func parsePermit2Authorization(pl *object) (*Permit2Authorization, *Error) {
+	const path = "payload.permit2Authorization."
+	au, e := pl.sub("payload.", "permit2Authorization")
+	if e != nil {
+		return nil, e
+	}
+	a := &Permit2Authorization{}
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"from", &a.From}, {"spender", &a.Spender}, {"nonce", &a.Nonce}, {"deadline", &a.Deadline}} {
+		if *f.dst, e = au.str(path, f.key); e != nil {
+			return nil, e
+		}
+	}
+	perm, e := au.sub(path, "permitted")
+	if e != nil {
+		return nil, e
+	}
+	if a.Permitted.Token, e = perm.str(path+"permitted.", "token"); e != nil {
+		return nil, e
+	}
+	if a.Permitted.Amount, e = perm.str(path+"permitted.", "amount"); e != nil {
+		return nil, e
+	}
+	wit, e := au.sub(path, "witness")
+	if e != nil {
+		return nil, e
+	}
+	if a.Witness.To, e = wit.str(path+"witness.", "to"); e != nil {
+		return nil, e
+	}
+	if a.Witness.ValidAfter, e = wit.str(path+"witness.", "validAfter"); e != nil {
+		return nil, e
+	}
+	addrs := map[string]string{"from": a.From, "spender": a.Spender, "permitted.token": a.Permitted.Token, "witness.to": a.Witness.To}
+	if wit.has("facilitator") {
+		if a.Witness.Facilitator, e = wit.str(path+"witness.", "facilitator"); e != nil {
+			return nil, e
+		}
+		addrs["witness.facilitator"] = a.Witness.Facilitator
+	}
+	if e := checkAddresses(path, addrs); e != nil {
+		return nil, e
+	}
+	if e := checkUints(path, map[string]string{"permitted.amount": a.Permitted.Amount, "nonce": a.Nonce, "deadline": a.Deadline, "witness.validAfter": a.Witness.ValidAfter}); e != nil {
+		return nil, e
+	}
+	return a, nil
+}
+
+func checkAddresses(path string, fields map[string]string) *Error {
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if !chains.IsHexAddress(fields[k]) {
+			return invalidHeader("%s%s %q is not a 20-byte hex address", path, k, fields[k])
+		}
+	}
+	return nil
+}
+
+func checkUints(path string, fields map[string]string) *Error {
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if _, err := ParseUint256(fields[k]); err != nil {
+			return invalidHeader("%s%s: %v", path, k, err)
+		}
+	}
+	return nil
 }
 
 func parseRequirements(o *object) (*Requirements, *Error) {

@@ -27,13 +27,46 @@ type Offer struct {
 	MaxTimeoutSeconds int
 	// EIP712Name and EIP712Version are the token's EIP-712 domain, sent as extra.
 	EIP712Name, EIP712Version string
+	// TransferMethod is how the asset moves: TransferEIP3009 (the default for exact) or
+	// TransferPermit2 (always for upto).
+	TransferMethod string
+	// FacilitatorAddress is the upto facilitator's settling address (extra.facilitatorAddress),
+	// which the buyer binds into its signature.
+	FacilitatorAddress string
+}
+
+// Method is the offer's effective transfer method.
+func (o Offer) Method() string {
+	if o.Scheme == SchemeUpto || o.TransferMethod == TransferPermit2 {
+		return TransferPermit2
+	}
+	return TransferEIP3009
+}
+
+// Spender is the Permit2 spender a payment of this offer must name.
+func (o Offer) Spender() string {
+	if o.Scheme == SchemeUpto {
+		return UptoPermit2Proxy
+	}
+	return ExactPermit2Proxy
 }
 
 func (o Offer) extra() map[string]any {
-	if o.EIP712Name == "" && o.EIP712Version == "" {
-		return nil
+	var m map[string]any
+	if o.EIP712Name != "" || o.EIP712Version != "" {
+		m = map[string]any{"name": o.EIP712Name, "version": o.EIP712Version}
 	}
-	return map[string]any{"name": o.EIP712Name, "version": o.EIP712Version}
+	if o.Method() == TransferPermit2 {
+		if m == nil {
+			m = map[string]any{}
+		}
+		if o.Scheme == SchemeUpto {
+			m["facilitatorAddress"] = o.FacilitatorAddress
+		} else {
+			m["assetTransferMethod"] = TransferPermit2
+		}
+	}
+	return m
 }
 
 // V2 returns the offer as a v2 requirement (the resource goes into PaymentRequired, not the
@@ -136,11 +169,14 @@ func (o Offer) sameNetwork(n string) bool {
 }
 
 // Match checks a payment against the offer before any facilitator call: scheme, network (CAIP-2
-// or legacy name, either generation), asset (v2 accepted.asset), payTo (authorization.to and v2
-// accepted.payTo), amount (authorization.value and v2 accepted.amount; equal to the offer's
-// amount for the exact scheme, at least it otherwise) and the validity window (validAfter <=
-// now < validBefore, validBefore - now <= MaxTimeoutSeconds + MaxClockSkew). A mismatch is an
-// *Error with status 402 whose message names the field, what was sent and what is required.
+// or legacy name, either generation), transfer method, asset (v2 accepted.asset and Permit2's
+// permitted.token), payTo (the authorization's recipient and v2 accepted.payTo), amount, the
+// Permit2 spender and upto facilitator, and the validity window (validAfter <= now <
+// validBefore, validBefore - now <= MaxTimeoutSeconds + MaxClockSkew). The amount is equal to
+// the offer's for exact; for upto the authorized maximum (permitted.amount, equal to
+// accepted.amount) must be at least the offer's, which is the most this request can cost. A
+// mismatch is an *Error with status 402 whose message names the field, what was sent and what
+// is required.
 func (o Offer) Match(p *PaymentPayload, now time.Time) *Error {
 	if p == nil {
 		return mismatch(ReasonNoMatchingRequirement, "no payment")
@@ -151,7 +187,14 @@ func (o Offer) Match(p *PaymentPayload, now time.Time) *Error {
 	if !o.sameNetwork(p.Network) {
 		return mismatch(ReasonNetworkMismatch, "network: sent %q, required %q", p.Network, o.networkNames())
 	}
-	a := p.Payload.Authorization
+	t, err := p.Terms()
+	if err != nil {
+		return mismatch(ReasonNoMatchingRequirement, "%v", err)
+	}
+	if t.Method != o.Method() {
+		field := map[string]string{TransferEIP3009: "payload.authorization", TransferPermit2: "payload.permit2Authorization"}[o.Method()]
+		return mismatch(ReasonNoMatchingRequirement, "transfer method: sent %s, required %s (%s)", t.Method, o.Method(), field)
+	}
 	if acc := p.Accepted; acc != nil {
 		if !strings.EqualFold(acc.Asset, o.Asset) {
 			return mismatch(ReasonAssetMismatch, "accepted.asset: sent %s, required %s", acc.Asset, o.Asset)
@@ -160,36 +203,46 @@ func (o Offer) Match(p *PaymentPayload, now time.Time) *Error {
 			return mismatch(ReasonPayToMismatch, "accepted.payTo: sent %s, required %s", acc.PayTo, o.PayTo)
 		}
 	}
-	if !strings.EqualFold(a.To, o.PayTo) {
-		return mismatch(ReasonPayToMismatch, "authorization.to: sent %s, required %s", a.To, o.PayTo)
+	to := "authorization.to"
+	if t.Method == TransferPermit2 {
+		to = "permit2Authorization.witness.to"
+		if !strings.EqualFold(t.Token, o.Asset) {
+			return mismatch(ReasonAssetMismatch, "permit2Authorization.permitted.token: sent %s, required %s", t.Token, o.Asset)
+		}
+		if !strings.EqualFold(t.Spender, o.Spender()) {
+			return mismatch(ReasonNoMatchingRequirement, "permit2Authorization.spender: sent %s, required %s", t.Spender, o.Spender())
+		}
+		if o.Scheme == SchemeUpto && !strings.EqualFold(t.Facilitator, o.FacilitatorAddress) {
+			return mismatch(ReasonNoMatchingRequirement, "permit2Authorization.witness.facilitator: sent %s, required %s", t.Facilitator, o.FacilitatorAddress)
+		}
+	}
+	if !strings.EqualFold(t.To, o.PayTo) {
+		return mismatch(ReasonPayToMismatch, "%s: sent %s, required %s", to, t.To, o.PayTo)
 	}
 	want, err := ParseUint256(o.Amount)
 	if err != nil {
 		return Errorf(http.StatusInternalServerError, ReasonNoMatchingRequirement, "the offer's amount %q is invalid: %v", o.Amount, err)
 	}
-	exact := o.Scheme == SchemeExact
-	checkAmount := func(field, sent string) *Error {
-		got, err := ParseUint256(sent)
-		if err != nil {
-			return mismatch(ReasonAmountMismatch, "%s: sent %q, not an amount", field, sent)
-		}
-		switch c := got.Cmp(want); {
-		case exact && c != 0:
-			return mismatch(ReasonAmountMismatch, "%s: sent %s, required exactly %s", field, got, want)
-		case c < 0:
-			return mismatch(ReasonAmountMismatch, "%s: sent %s, required at least %s", field, got, want)
-		}
-		return nil
+	value := "authorization.value"
+	if t.Method == TransferPermit2 {
+		value = "permit2Authorization.permitted.amount"
 	}
 	if p.Accepted != nil {
-		if e := checkAmount("accepted.amount", p.Accepted.Amount); e != nil {
-			return e
+		acc, err := ParseUint256(p.Accepted.Amount)
+		if err != nil {
+			return mismatch(ReasonAmountMismatch, "accepted.amount: sent %q, not an amount", p.Accepted.Amount)
+		}
+		if acc.Cmp(t.Value) != 0 {
+			return mismatch(ReasonAmountMismatch, "%s: sent %s, accepted.amount says %s", value, t.Value, acc)
 		}
 	}
-	if e := checkAmount("authorization.value", a.Value); e != nil {
-		return e
+	switch c := t.Value.Cmp(want); {
+	case o.Scheme == SchemeExact && c != 0:
+		return mismatch(ReasonAmountMismatch, "%s: sent %s, required exactly %s", value, t.Value, want)
+	case c < 0:
+		return mismatch(ReasonAmountMismatch, "%s: sent %s, required at least %s (the most this request can cost)", value, t.Value, want)
 	}
-	return o.matchWindow(a, now)
+	return o.matchWindow(t, now)
 }
 
 func (o Offer) networkNames() string {
@@ -199,12 +252,8 @@ func (o Offer) networkNames() string {
 	return o.Network
 }
 
-func (o Offer) matchWindow(a Authorization, now time.Time) *Error {
-	after, err1 := ParseUint256(a.ValidAfter)
-	before, err2 := ParseUint256(a.ValidBefore)
-	if err1 != nil || err2 != nil {
-		return mismatch(ReasonExpiredAuthorization, "authorization validity window is not a pair of timestamps")
-	}
+func (o Offer) matchWindow(t Terms, now time.Time) *Error {
+	after, before := t.ValidAfter, t.ValidBefore
 	ts := big.NewInt(now.Unix())
 	if after.Cmp(ts) > 0 {
 		return mismatch(ReasonAuthorizationNotYetValid, "authorization.validAfter: sent %s, required at most now (%d)", after, now.Unix())

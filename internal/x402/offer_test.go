@@ -117,8 +117,8 @@ func TestMatch(t *testing.T) {
 		return payV1(t, b1, r, m)
 	}
 	cases := map[string]tc{
-		"v2 scheme":            {v2(func(r *x402.Requirements) { r.Scheme = "upto" }, nil), x402.ReasonSchemeMismatch, "scheme"},
-		"v1 scheme":            {v1(func(r *x402.RequirementsV1) { r.Scheme = "upto" }, nil), x402.ReasonSchemeMismatch, "scheme"},
+		"v2 scheme":            {v2(func(r *x402.Requirements) { r.Scheme = "subscription" }, nil), x402.ReasonSchemeMismatch, "scheme"},
+		"v1 scheme":            {v1(func(r *x402.RequirementsV1) { r.Scheme = "subscription" }, nil), x402.ReasonSchemeMismatch, "scheme"},
 		"v2 network":           {v2(func(r *x402.Requirements) { r.Network = "eip155:8453" }, nil), x402.ReasonNetworkMismatch, "network"},
 		"v2 network legacy":    {v2(func(r *x402.Requirements) { r.Network = "base" }, nil), x402.ReasonNetworkMismatch, "network"},
 		"v1 network":           {v1(func(r *x402.RequirementsV1) { r.Network = "base" }, nil), x402.ReasonNetworkMismatch, "network"},
@@ -155,13 +155,59 @@ func TestMatch(t *testing.T) {
 		})
 	}
 
-	// A non-exact scheme accepts more than the price.
+	// upto: a Permit2 authorization of at least the most the request can cost, through the upto
+	// proxy, bound to the offer's facilitator.
 	up := o
-	up.Scheme = "upto"
-	p := v2(func(r *x402.Requirements) { r.Scheme = "upto" }, func(a *x402.Authorization) { a.Value = "5000" })
-	p.Accepted.Amount = "5000"
-	if e := up.Match(p, now); e != nil {
-		t.Fatalf("upto, more than the price: %v", e)
+	up.Scheme, up.FacilitatorAddress = x402.SchemeUpto, "0x1111111111111111111111111111111111111111"
+	uptoPay := func(amount string, m func(*x402.Permit2Authorization)) *x402.PaymentPayload {
+		r := up.V2(resource)
+		r.Amount = amount
+		bu := x402test.NewBuyer(t, 2)
+		bu.Permit2 = m
+		p, err := bu.PayloadV2(r, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if e := up.Match(uptoPay("5000", nil), now); e != nil {
+		t.Fatalf("upto, a maximum above the request's cost: %v", e)
+	}
+	uptoCases := map[string]struct {
+		p             *x402.PaymentPayload
+		reason, field string
+	}{
+		"upto below the cost":        {uptoPay("999", nil), x402.ReasonAmountMismatch, "at least"},
+		"upto other facilitator":     {uptoPay("1000", func(a *x402.Permit2Authorization) { a.Witness.Facilitator = otherAddr }), x402.ReasonNoMatchingRequirement, "witness.facilitator"},
+		"upto exact proxy":           {uptoPay("1000", func(a *x402.Permit2Authorization) { a.Spender = x402.ExactPermit2Proxy }), x402.ReasonNoMatchingRequirement, "spender"},
+		"upto other token":           {uptoPay("1000", func(a *x402.Permit2Authorization) { a.Permitted.Token = otherAddr }), x402.ReasonAssetMismatch, "permitted.token"},
+		"upto other recipient":       {uptoPay("1000", func(a *x402.Permit2Authorization) { a.Witness.To = otherAddr }), x402.ReasonPayToMismatch, "witness.to"},
+		"upto permitted != accepted": {uptoPay("1000", func(a *x402.Permit2Authorization) { a.Permitted.Amount = "900000" }), x402.ReasonAmountMismatch, "accepted.amount"},
+		"upto with EIP-3009": {func() *x402.PaymentPayload {
+			p := v2(nil, nil)
+			p.Scheme, p.Accepted.Scheme = x402.SchemeUpto, x402.SchemeUpto
+			return p
+		}(), x402.ReasonNoMatchingRequirement, "permit2Authorization"},
+	}
+	for name, c := range uptoCases {
+		e := up.Match(c.p, now)
+		if e == nil || e.Reason != c.reason || !strings.Contains(e.Message, c.field) {
+			t.Errorf("%s: Match = %v, want %s naming %s", name, e, c.reason, c.field)
+		}
+	}
+	// An exact offer of a Permit2 token takes a Permit2 payment through the exact proxy only.
+	p2 := o
+	p2.TransferMethod = x402.TransferPermit2
+	r := p2.V2(resource)
+	if r.Extra["assetTransferMethod"] != x402.TransferPermit2 {
+		t.Fatalf("permit2 extra = %v", r.Extra)
+	}
+	pp := payV2(t, b2, r, nil)
+	if e := p2.Match(pp, now); e != nil {
+		t.Fatalf("permit2 exact: %v", e)
+	}
+	if e := o.Match(pp, now); e == nil || !strings.Contains(e.Message, "transfer method") {
+		t.Fatalf("a Permit2 payment to an EIP-3009 offer: %v", e)
 	}
 	if e := o.Match(nil, now); e == nil || e.Status != 402 {
 		t.Fatalf("nil payment: %v", e)

@@ -32,9 +32,32 @@ const (
 	HeaderXPaymentResponse = "X-PAYMENT-RESPONSE"
 )
 
-// SchemeExact is the "exact" payment scheme: on EVM chains an EIP-3009
-// transferWithAuthorization of a fixed amount.
-const SchemeExact = "exact"
+// Payment schemes.
+const (
+	// SchemeExact is the "exact" payment scheme: on EVM chains an EIP-3009
+	// transferWithAuthorization, or a Permit2 witness transfer through the x402 exact proxy, of a
+	// fixed amount.
+	SchemeExact = "exact"
+	// SchemeUpto is the "upto" scheme (specs/schemes/upto): the buyer signs a Permit2 witness
+	// transfer of at most an amount; the server settles what was used, which may be zero.
+	SchemeUpto = "upto"
+)
+
+// Asset transfer methods of EVM payments (extra.assetTransferMethod).
+const (
+	TransferEIP3009 = "eip3009"
+	TransferPermit2 = "permit2"
+)
+
+// Canonical EVM contracts, at the same address on every chain (CREATE2).
+const (
+	// Permit2Address is Uniswap's Permit2, the EIP-712 verifying contract of Permit2 payments.
+	Permit2Address = "0x000000000022D473030F116dDEE9F6B43aC78BA3"
+	// ExactPermit2Proxy is the spender of an exact Permit2 payment (x402ExactPermit2Proxy).
+	ExactPermit2Proxy = "0x402085c248EeA27D92E8b30b2C58ed07f9E20001"
+	// UptoPermit2Proxy is the spender of an upto payment (x402UptoPermit2Proxy).
+	UptoPermit2Proxy = "0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002"
+)
 
 // Protocol generations.
 const (
@@ -99,12 +122,40 @@ type PaymentRequiredV1 struct {
 	Accepts     []RequirementsV1 `json:"accepts"`
 }
 
-// ExactEVMPayload is the "payload" of an EVM exact payment: an EIP-3009 authorization and the
-// payer's EIP-712 signature over it.
+// ExactEVMPayload is the "payload" of an EVM payment and the payer's EIP-712 signature over
+// it: an EIP-3009 authorization, or a Permit2 authorization (exact through the exact proxy, and
+// every upto payment). Exactly one of the two is set.
 type ExactEVMPayload struct {
 	// Signature is 0x-prefixed hex, 65 bytes r||s||v for an EOA.
-	Signature     string        `json:"signature"`
-	Authorization Authorization `json:"authorization"`
+	Signature            string                `json:"signature"`
+	Authorization        Authorization         `json:"authorization,omitzero"`
+	Permit2Authorization *Permit2Authorization `json:"permit2Authorization,omitempty"`
+}
+
+// Permit2Authorization is a Permit2 PermitWitnessTransferFrom message as sent on the wire.
+// Amounts, nonce, deadline and validAfter are decimal strings (ParseUint256 also accepts hex).
+type Permit2Authorization struct {
+	From      string           `json:"from"`
+	Permitted TokenPermissions `json:"permitted"`
+	// Spender is the x402 proxy that may call Permit2 (ExactPermit2Proxy or UptoPermit2Proxy).
+	Spender  string         `json:"spender"`
+	Nonce    string         `json:"nonce"`
+	Deadline string         `json:"deadline"`
+	Witness  Permit2Witness `json:"witness"`
+}
+
+// TokenPermissions is Permit2's (token, amount): for upto the maximum that may be settled.
+type TokenPermissions struct {
+	Token  string `json:"token"`
+	Amount string `json:"amount"`
+}
+
+// Permit2Witness is what the x402 proxies bind into the signature: the recipient, the start of
+// validity and, for upto, the one facilitator that may settle.
+type Permit2Witness struct {
+	To          string `json:"to"`
+	Facilitator string `json:"facilitator,omitempty"`
+	ValidAfter  string `json:"validAfter"`
 }
 
 // Authorization is the EIP-3009 TransferWithAuthorization message as sent on the wire. Value,

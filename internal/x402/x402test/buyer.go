@@ -19,6 +19,7 @@ import (
 	"github.com/obol/obol/internal/chains"
 	"github.com/obol/obol/internal/x402"
 	"github.com/obol/obol/internal/x402/eip3009"
+	"github.com/obol/obol/internal/x402/permit2"
 )
 
 // Buyer is an x402 client with its own key, behaving like an unmodified client of one
@@ -31,6 +32,11 @@ type Buyer struct {
 	Version int
 	// Now is the buyer's clock.
 	Now func() time.Time
+	// Scheme is the scheme a v2 buyer pays when the challenge offers it ("" or exact: exact;
+	// upto: upto, as a client with the upto scheme registered prefers it).
+	Scheme string
+	// Permit2 changes a Permit2 authorization before it is signed (nil: none).
+	Permit2 func(*x402.Permit2Authorization)
 }
 
 // NewBuyer returns a buyer of the given generation with a random key.
@@ -158,7 +164,7 @@ func (b *Buyer) answer(resp *http.Response) (string, string, error) {
 		h, err := b.SignV1(req, nil)
 		return h, x402.HeaderXPayment, err
 	}
-	pr, req, err := ChooseV2(resp.Header.Get(x402.HeaderPaymentRequired))
+	pr, req, err := ChooseScheme(resp.Header.Get(x402.HeaderPaymentRequired), b.Scheme)
 	if err != nil {
 		return "", "", err
 	}
@@ -174,6 +180,14 @@ func (b *Buyer) answer(resp *http.Response) (string, string, error) {
 // ChooseV2 decodes a PAYMENT-REQUIRED header and picks what a v2 EVM client pays: the first
 // exact requirement on an eip155 (CAIP-2) network.
 func ChooseV2(header string) (*x402.PaymentRequired, x402.Requirements, error) {
+	return ChooseScheme(header, x402.SchemeExact)
+}
+
+// ChooseScheme is ChooseV2 for the given scheme ("" is exact).
+func ChooseScheme(header, scheme string) (*x402.PaymentRequired, x402.Requirements, error) {
+	if scheme == "" {
+		scheme = x402.SchemeExact
+	}
 	if header == "" {
 		return nil, x402.Requirements{}, errors.New("x402test: 402 without a " + x402.HeaderPaymentRequired + " header")
 	}
@@ -185,11 +199,11 @@ func ChooseV2(header string) (*x402.PaymentRequired, x402.Requirements, error) {
 		return nil, x402.Requirements{}, fmt.Errorf("x402test: %s has x402Version %d, want 2", x402.HeaderPaymentRequired, pr.X402Version)
 	}
 	for _, r := range pr.Accepts {
-		if r.Scheme == x402.SchemeExact && strings.HasPrefix(r.Network, "eip155:") {
+		if r.Scheme == scheme && strings.HasPrefix(r.Network, "eip155:") {
 			return &pr, r, nil
 		}
 	}
-	return nil, x402.Requirements{}, fmt.Errorf("x402test: no exact eip155 requirement in %+v", pr.Accepts)
+	return nil, x402.Requirements{}, fmt.Errorf("x402test: no %s eip155 requirement in %+v", scheme, pr.Accepts)
 }
 
 // v1Required are the fields a v1 client's schema requires of every requirement.
@@ -264,7 +278,12 @@ func (b *Buyer) PayloadV2(req x402.Requirements, resource *x402.ResourceInfo, mu
 	if err != nil {
 		return nil, err
 	}
-	pl, err := b.sign(chainID, req.Asset, req.Extra, req.PayTo, req.Amount, req.MaxTimeoutSeconds, mutate)
+	var pl x402.ExactEVMPayload
+	if method, _ := req.Extra["assetTransferMethod"].(string); req.Scheme == x402.SchemeUpto || method == x402.TransferPermit2 {
+		pl, err = b.signPermit2(chainID, req)
+	} else {
+		pl, err = b.sign(chainID, req.Asset, req.Extra, req.PayTo, req.Amount, req.MaxTimeoutSeconds, mutate)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -334,4 +353,43 @@ func (b *Buyer) sign(chainID int64, asset string, extra map[string]any, payTo, a
 		return x402.ExactEVMPayload{}, err
 	}
 	return x402.ExactEVMPayload{Signature: fmt.Sprintf("0x%x", sig), Authorization: wire}, nil
+}
+
+// signPermit2 signs a Permit2 witness transfer of req, as @x402/evm's exact (permit2) and upto
+// clients build it: spender the x402 proxy, witness.to payTo, the upto facilitator from
+// extra.facilitatorAddress, permitted.amount the requirement's amount (upto: the maximum).
+func (b *Buyer) signPermit2(chainID int64, req x402.Requirements) (x402.ExactEVMPayload, error) {
+	maxTimeout := req.MaxTimeoutSeconds
+	if maxTimeout <= 0 {
+		maxTimeout = 60
+	}
+	var nonce [32]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return x402.ExactEVMPayload{}, err
+	}
+	now := b.now().Unix()
+	a := &x402.Permit2Authorization{
+		From:      b.Address(),
+		Permitted: x402.TokenPermissions{Token: req.Asset, Amount: req.Amount},
+		Spender:   x402.ExactPermit2Proxy,
+		Nonce:     new(big.Int).SetBytes(nonce[:]).String(),
+		Deadline:  strconv.FormatInt(now+int64(maxTimeout), 10),
+		Witness:   x402.Permit2Witness{To: req.PayTo, ValidAfter: strconv.FormatInt(now-5, 10)},
+	}
+	if req.Scheme == x402.SchemeUpto {
+		a.Spender = x402.UptoPermit2Proxy
+		fac, _ := req.Extra["facilitatorAddress"].(string)
+		if fac == "" {
+			return x402.ExactEVMPayload{}, fmt.Errorf("x402test: upto requirement extra %v lacks facilitatorAddress", req.Extra)
+		}
+		a.Witness.Facilitator = fac
+	}
+	if b.Permit2 != nil {
+		b.Permit2(a)
+	}
+	sig, err := permit2.Sign(b.Key, big.NewInt(chainID), a)
+	if err != nil {
+		return x402.ExactEVMPayload{}, err
+	}
+	return x402.ExactEVMPayload{Signature: fmt.Sprintf("0x%x", sig), Permit2Authorization: a}, nil
 }

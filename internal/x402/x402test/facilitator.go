@@ -22,6 +22,7 @@ import (
 	"github.com/obol/obol/internal/chains"
 	"github.com/obol/obol/internal/x402"
 	"github.com/obol/obol/internal/x402/eip3009"
+	"github.com/obol/obol/internal/x402/evmsig"
 )
 
 // Invalid reasons the facilitator answers with (the x402 v2 specification's error codes where
@@ -40,6 +41,8 @@ const (
 	ReasonExpired             = "invalid_exact_evm_payload_authorization_valid_before"
 	ReasonNonceAlreadyUsed    = "nonce_already_used"
 	ReasonRequirementMismatch = "invalid_payment_requirements"
+	// ReasonSettlementExceedsAmount: an upto settlement above the authorized maximum.
+	ReasonSettlementExceedsAmount = "invalid_upto_evm_payload_settlement_exceeds_amount"
 )
 
 // FacilitatorOptions configure NewFacilitator.
@@ -58,9 +61,12 @@ type FacilitatorOptions struct {
 // Settlement is one successful /settle.
 type Settlement struct {
 	X402Version int
-	Payer, To   string
-	// Value is decimal, Nonce 0x + 64 hex digits.
-	Value, Nonce string
+	// Scheme is exact or upto; Method eip3009 or permit2.
+	Scheme, Method string
+	Payer, To      string
+	// Value is what was transferred, decimal; Authorized the signed amount (upto: the
+	// maximum); Nonce 0x + 64 hex digits.
+	Value, Authorized, Nonce string
 	// Network is the requirements' network as sent; Asset the token.
 	Network, Asset string
 	Transaction    string
@@ -86,6 +92,7 @@ type Facilitator struct {
 	verifies    int
 	settleCalls int
 	settlements []Settlement
+	zeroSettles int
 	requests    []Request
 	used        map[string]bool // lower(payer) + "/" + nonce hex
 	down, drop  bool
@@ -171,7 +178,8 @@ func (f *Facilitator) FailNextSettle(reason string) {
 	f.failNext = reason
 }
 
-// Signer is the address /supported lists as the facilitator's signer (it never signs).
+// Signer is the address /supported lists as the facilitator's signer and upto
+// facilitatorAddress (it never signs).
 var Signer = func() string {
 	h := eip3009.Keccak256([]byte("x402test facilitator"))
 	return chains.ChecksumAddress(hex.EncodeToString(h[12:]))
@@ -225,7 +233,8 @@ type checked struct {
 	// badRequest means a malformed request (answered 400).
 	badRequest bool
 	nonceKey   string
-	auth       eip3009.Authorization
+	scheme     string
+	terms      x402.Terms
 }
 
 func (c *checked) fail(reason, format string, args ...any) *checked {
@@ -259,7 +268,7 @@ func (f *Facilitator) chain(network string) (chains.Chain, bool) {
 }
 
 // check verifies a /verify or /settle body against everything but nonce reuse.
-func (f *Facilitator) check(body []byte) *checked {
+func (f *Facilitator) check(body []byte, settle bool) *checked {
 	c := &checked{}
 	var fr facilitatorRequest
 	if err := json.Unmarshal(body, &fr); err != nil {
@@ -276,8 +285,9 @@ func (f *Facilitator) check(body []byte) *checked {
 		return c.fail(ReasonInvalidPayload, "paymentPayload: %v", err)
 	}
 	c.version = p.X402Version
-	a := p.Payload.Authorization
-	c.payer = chains.ChecksumAddress(a.From)
+	if t, err := p.Terms(); err == nil {
+		c.payer = chains.ChecksumAddress(t.From)
+	}
 	if fr.X402Version != p.X402Version {
 		return c.fail(ReasonInvalidVersion, "request x402Version %d, payment x402Version %d", fr.X402Version, p.X402Version)
 	}
@@ -300,9 +310,10 @@ func (f *Facilitator) check(body []byte) *checked {
 	}
 	c.network = req.network
 
-	if p.Scheme != x402.SchemeExact || req.scheme != x402.SchemeExact {
-		return c.fail(ReasonUnsupportedScheme, "scheme: payment %q, requirements %q; only exact is supported", p.Scheme, req.scheme)
+	if p.Scheme != req.scheme || (p.Scheme != x402.SchemeExact && p.Scheme != x402.SchemeUpto) {
+		return c.fail(ReasonUnsupportedScheme, "scheme: payment %q, requirements %q; exact and upto are supported", p.Scheme, req.scheme)
 	}
+	c.scheme = p.Scheme
 	chain, ok := f.chain(p.Network)
 	if !ok {
 		return c.fail(ReasonInvalidNetwork, "network %q is not supported", p.Network)
@@ -311,61 +322,82 @@ func (f *Facilitator) check(body []byte) *checked {
 		return c.fail(ReasonInvalidNetwork, "network: payment %q, requirements %q", p.Network, req.network)
 	}
 	token, ok := chain.TokenByAddress(req.asset)
-	if !ok || token.TransferMethod != chains.TransferEIP3009 {
-		return c.fail(ReasonUnsupportedAsset, "asset %s is not an EIP-3009 token on %s", req.asset, chain.Name)
+	if !ok {
+		return c.fail(ReasonUnsupportedAsset, "asset %s is not a token of %s", req.asset, chain.Name)
 	}
 	c.asset = token.Address
 	if acc := p.Accepted; acc != nil {
 		if !strings.EqualFold(acc.Asset, req.asset) {
 			return c.fail(ReasonAssetMismatch, "accepted.asset %s, requirements asset %s", acc.Asset, req.asset)
 		}
-		if !strings.EqualFold(acc.PayTo, req.payTo) || acc.Amount != req.amount || acc.Scheme != req.scheme {
+		// For upto the settle-time amount is the amount to charge, not the accepted maximum.
+		if !strings.EqualFold(acc.PayTo, req.payTo) || acc.Scheme != req.scheme || (acc.Amount != req.amount && !(settle && c.scheme == x402.SchemeUpto)) {
 			return c.fail(ReasonRequirementMismatch, "accepted differs from paymentRequirements")
 		}
 	}
-	auth, err := eip3009.FromPayload(a)
+	t, err := p.Terms()
 	if err != nil {
 		return c.fail(ReasonInvalidPayload, "authorization: %v", err)
 	}
-	c.auth = auth
-	c.to, c.value, c.nonce = chains.ChecksumAddress(a.To), auth.Value.String(), "0x"+hex.EncodeToString(auth.Nonce[:])
-	c.nonceKey = strings.ToLower(c.payer) + "/" + c.nonce
-
-	sig, err := eip3009.ParseSignature(p.Payload.Signature)
+	c.terms = t
+	c.to, c.nonce = chains.ChecksumAddress(t.To), "0x"+hex.EncodeToString(t.Nonce[:])
+	c.nonceKey = t.ReplayKey(token.Address)
+	switch {
+	case c.scheme == x402.SchemeUpto && t.Method != x402.TransferPermit2:
+		return c.fail(ReasonInvalidPayload, "upto is paid with a permit2Authorization")
+	case t.Method == x402.TransferEIP3009 && token.TransferMethod != chains.TransferEIP3009:
+		return c.fail(ReasonUnsupportedAsset, "asset %s is not an EIP-3009 token on %s: pay it with Permit2", req.asset, chain.Name)
+	case t.Method == x402.TransferPermit2:
+		spender := x402.ExactPermit2Proxy
+		if c.scheme == x402.SchemeUpto {
+			spender = x402.UptoPermit2Proxy
+			if !strings.EqualFold(t.Facilitator, Signer) {
+				return c.fail(ReasonInvalidPayload, "witness.facilitator %s is not this facilitator (%s)", t.Facilitator, Signer)
+			}
+		}
+		if !strings.EqualFold(t.Spender, spender) {
+			return c.fail(ReasonInvalidPayload, "spender %s, required %s", t.Spender, spender)
+		}
+		if !strings.EqualFold(t.Token, token.Address) {
+			return c.fail(ReasonAssetMismatch, "permitted.token %s, requirements asset %s", t.Token, token.Address)
+		}
+	}
+	err = evmsig.Check(p, big.NewInt(chain.ChainID), evmsig.Token{Address: token.Address, EIP712Name: token.EIP712Name, EIP712Version: token.EIP712Version})
 	if err != nil {
 		return c.fail(ReasonInvalidSignature, "%v", err)
 	}
-	domain := eip3009.Domain{Name: token.EIP712Name, Version: token.EIP712Version, ChainID: big.NewInt(chain.ChainID), VerifyingContract: token.Address}
-	signer, err := eip3009.Recover(domain, auth, sig)
-	if err != nil {
-		return c.fail(ReasonInvalidSignature, "%v", err)
-	}
-	if !strings.EqualFold(signer, a.From) {
-		return c.fail(ReasonInvalidSignature, "signed by %s, authorization.from is %s", signer, c.payer)
-	}
-	if !strings.EqualFold(a.To, req.payTo) {
-		return c.fail(ReasonRecipientMismatch, "authorization.to %s, payTo %s", a.To, req.payTo)
+	if !strings.EqualFold(t.To, req.payTo) {
+		return c.fail(ReasonRecipientMismatch, "recipient %s, payTo %s", t.To, req.payTo)
 	}
 	want, err := x402.ParseUint256(req.amount)
 	if err != nil {
 		return c.fail(ReasonRequirementMismatch, "amount %q: %v", req.amount, err)
 	}
-	if auth.Value.Cmp(want) < 0 {
-		return c.fail(ReasonInsufficientValue, "authorization.value %s is less than %s", auth.Value, want)
+	switch {
+	case c.scheme == x402.SchemeUpto && settle && want.Cmp(t.Value) > 0:
+		return c.fail(ReasonSettlementExceedsAmount, "settling %s, authorized at most %s", want, t.Value)
+	case c.scheme == x402.SchemeUpto && !settle && want.Cmp(t.Value) != 0:
+		return c.fail(ReasonInsufficientValue, "permitted.amount %s, requirements amount %s", t.Value, want)
+	case c.scheme == x402.SchemeExact && t.Value.Cmp(want) < 0:
+		return c.fail(ReasonInsufficientValue, "authorized %s, less than %s", t.Value, want)
+	}
+	c.value = t.Value.String()
+	if c.scheme == x402.SchemeUpto {
+		c.value = want.String()
 	}
 	now := big.NewInt(f.now().Unix())
-	if auth.ValidAfter.Cmp(now) > 0 {
-		return c.fail(ReasonNotYetValid, "validAfter %s is after now (%s)", auth.ValidAfter, now)
+	if t.ValidAfter.Cmp(now) > 0 {
+		return c.fail(ReasonNotYetValid, "validAfter %s is after now (%s)", t.ValidAfter, now)
 	}
-	if auth.ValidBefore.Cmp(now) <= 0 {
-		return c.fail(ReasonExpired, "validBefore %s is not after now (%s)", auth.ValidBefore, now)
+	if t.ValidBefore.Cmp(now) <= 0 {
+		return c.fail(ReasonExpired, "the authorization expired (valid before %s, now %s)", t.ValidBefore, now)
 	}
 	return c
 }
 
 func (f *Facilitator) handleVerify(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	c := f.check(body)
+	c := f.check(body, false)
 	f.mu.Lock()
 	f.verifies++
 	if c.reason == "" && f.used[c.nonceKey] {
@@ -389,7 +421,7 @@ func (f *Facilitator) handleSettle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c := f.check(body)
+	c := f.check(body, true)
 	f.mu.Lock()
 	f.settleCalls++
 	if c.reason == "" && f.used[c.nonceKey] {
@@ -400,13 +432,17 @@ func (f *Facilitator) handleSettle(w http.ResponseWriter, r *http.Request) {
 		f.failNext = ""
 	}
 	resp := x402.SettleResponse{Success: c.reason == "", ErrorReason: c.reason, ErrorMessage: c.message, Payer: c.payer, Network: c.network}
-	if resp.Success {
+	resp.Amount = c.value
+	switch {
+	case resp.Success && c.value == "0":
+		// An upto settlement of nothing: no transaction, and the authorization simply expires.
+		f.zeroSettles++
+	case resp.Success:
 		f.used[c.nonceKey] = true
-		resp.Transaction = TxHash(c.auth.Nonce)
-		resp.Amount = c.value
+		resp.Transaction = TxHash(c.terms.Nonce)
 		f.settlements = append(f.settlements, Settlement{
-			X402Version: c.version, Payer: c.payer, To: c.to, Value: c.value, Nonce: c.nonce,
-			Network: c.network, Asset: c.asset, Transaction: resp.Transaction,
+			X402Version: c.version, Scheme: c.scheme, Method: c.terms.Method, Payer: c.payer, To: c.to, Value: c.value,
+			Authorized: c.terms.Value.String(), Nonce: c.nonce, Network: c.network, Asset: c.asset, Transaction: resp.Transaction,
 		})
 	}
 	f.mu.Unlock()
@@ -426,16 +462,20 @@ func TxHash(nonce [32]byte) string {
 func (f *Facilitator) handleSupported(w http.ResponseWriter, _ *http.Request) {
 	resp := x402.SupportedResponse{Extensions: []string{}, Signers: map[string][]string{"eip155:*": {Signer}}}
 	for _, c := range f.chains {
-		eip3009OK := false
-		for _, t := range c.Tokens {
-			eip3009OK = eip3009OK || t.TransferMethod == chains.TransferEIP3009
-		}
-		if !eip3009OK {
+		if len(c.Tokens) == 0 {
 			continue
 		}
 		resp.Kinds = append(resp.Kinds,
 			x402.SupportedKind{X402Version: x402.Version2, Scheme: x402.SchemeExact, Network: c.CAIP2},
-			x402.SupportedKind{X402Version: x402.Version1, Scheme: x402.SchemeExact, Network: c.Name})
+			x402.SupportedKind{X402Version: x402.Version1, Scheme: x402.SchemeExact, Network: c.Name},
+			x402.SupportedKind{X402Version: x402.Version2, Scheme: x402.SchemeUpto, Network: c.CAIP2, Extra: map[string]any{"facilitatorAddress": Signer}})
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// ZeroSettlements counts the upto settlements of nothing (answered success, no transaction).
+func (f *Facilitator) ZeroSettlements() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.zeroSettles
 }

@@ -133,7 +133,7 @@ func TestFacilitatorVerifies(t *testing.T) {
 					func(r *x402.Requirements) { r.Asset = obolBaseSepolia }, x402test.ReasonUnsupportedAsset},
 				"wrong network":   {payment(t, b, nil, nil), func(r *x402.Requirements) { r.Network = "eip155:8453" }, x402test.ReasonInvalidNetwork},
 				"unknown network": {payment(t, b, func(r *x402.Requirements) { r.Network = "eip155:999999" }, nil), func(r *x402.Requirements) { r.Network = "eip155:999999" }, x402test.ReasonInvalidNetwork},
-				"wrong scheme":    {payment(t, b, func(r *x402.Requirements) { r.Scheme = "upto" }, nil), func(r *x402.Requirements) { r.Scheme = "upto" }, x402test.ReasonUnsupportedScheme},
+				"wrong scheme":    {payment(t, b, func(r *x402.Requirements) { r.Scheme = "subscription" }, nil), func(r *x402.Requirements) { r.Scheme = "subscription" }, x402test.ReasonUnsupportedScheme},
 			}
 			if version == 2 {
 				cases["accepted asset differs"] = tc{payment(t, b, func(r *x402.Requirements) { r.Asset = obolBaseSepolia }, nil), nil, x402test.ReasonAssetMismatch}
@@ -207,7 +207,7 @@ func TestFacilitatorOptions(t *testing.T) {
 		t.Fatalf("verify = %+v, %v", vr, err)
 	}
 	sup, err := client.Supported(context.Background())
-	if err != nil || len(sup.Kinds) != 2 || !sup.Supports(2, "exact", "eip155:8453") || !sup.Supports(1, "exact", "base") {
+	if err != nil || len(sup.Kinds) != 3 || !sup.Supports(2, "exact", "eip155:8453") || !sup.Supports(1, "exact", "base") || !sup.Supports(2, "upto", "eip155:8453") {
 		t.Fatalf("supported = %+v, %v", sup, err)
 	}
 

@@ -1,0 +1,324 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strconv"
+
+	"github.com/obol/obol/internal/gatewayconfig"
+)
+
+// Per-token pricing (x402 upto): the buyer authorizes at most what the request can cost; the
+// gateway settles what the answer used.
+//
+//	charge = ceil((promptTokens × inputPerMTok + completionTokens × outputPerMTok) / 1,000,000)
+//
+// in atomic units, never above the authorized maximum. The maximum of a request is the same
+// formula at (maxInputTokens, min(max_tokens of the request, maxOutputTokens)), and the
+// forwarded request's max_tokens is set to that bound, so the answer cannot outgrow it.
+
+// prices are an offer's per-token prices, parsed once.
+type prices struct {
+	in, out       *big.Int // atomic units per million tokens
+	maxIn, maxOut int64
+}
+
+var million = big.NewInt(1_000_000)
+
+func newPrices(m *gatewayconfig.Metering) (*prices, error) {
+	if m == nil {
+		return nil, nil
+	}
+	p := &prices{maxIn: m.MaxInputTokens, maxOut: m.MaxOutputTokens}
+	for _, f := range []struct {
+		name, v string
+		dst     **big.Int
+	}{{"payment.metering.inputPerMTok", m.InputPerMTok, &p.in}, {"payment.metering.outputPerMTok", m.OutputPerMTok, &p.out}} {
+		n, ok := new(big.Int).SetString(f.v, 10)
+		if !ok || n.Sign() < 0 {
+			return nil, fmt.Errorf("gateway: %s %q is not a non-negative integer of atomic units per million tokens", f.name, f.v)
+		}
+		*f.dst = n
+	}
+	if p.in.Sign() == 0 && p.out.Sign() == 0 {
+		return nil, errors.New("gateway: payment.metering prices are both zero")
+	}
+	if p.maxIn <= 0 || p.maxOut <= 0 {
+		return nil, fmt.Errorf("gateway: payment.metering maxInputTokens %d and maxOutputTokens %d must be positive", p.maxIn, p.maxOut)
+	}
+	return p, nil
+}
+
+// cost is the charge for the usage, rounded up to a whole atomic unit.
+func (p *prices) cost(prompt, completion int64) *big.Int {
+	n := new(big.Int).Mul(big.NewInt(max(prompt, 0)), p.in)
+	n.Add(n, new(big.Int).Mul(big.NewInt(max(completion, 0)), p.out))
+	q, r := new(big.Int).QuoRem(n, million, new(big.Int))
+	if r.Sign() > 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	return q
+}
+
+// outputBound is how many completion tokens a request may produce: its own max_tokens (or
+// max_completion_tokens) when lower than the offer's cap.
+func (p *prices) outputBound(requested int64) int64 {
+	if requested > 0 && requested < p.maxOut {
+		return requested
+	}
+	return p.maxOut
+}
+
+// maxCost is the most a request asking for `requested` completion tokens (0: unsaid) can cost.
+func (p *prices) maxCost(requested int64) *big.Int {
+	return p.cost(p.maxIn, p.outputBound(requested))
+}
+
+// usage is what an answer used, as the upstream reported it or as counted.
+type usage struct {
+	prompt, completion int64
+	reported           bool // from the upstream's usage object
+}
+
+// inferenceRequest is what the gateway reads of an OpenAI-compatible request body.
+type inferenceRequest struct {
+	maxTokens int64 // requested completion tokens, 0 when unsaid
+	stream    bool
+	// promptBytes is the length of the prompt's text, for the estimate when no usage comes.
+	promptBytes int64
+	// injectedUsage is set when the gateway asked for stream_options.include_usage itself; the
+	// usage chunk is then metered but not forwarded.
+	injectedUsage bool
+}
+
+// readInferenceRequest parses body; a body that is not a JSON object yields the zero request.
+func readInferenceRequest(body []byte) (inferenceRequest, map[string]json.RawMessage) {
+	var req inferenceRequest
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(body, &obj) != nil || obj == nil {
+		return req, nil
+	}
+	for _, k := range []string{"max_completion_tokens", "max_tokens"} {
+		var n int64
+		if v, ok := obj[k]; ok && json.Unmarshal(v, &n) == nil && n > 0 {
+			req.maxTokens = n
+			break
+		}
+	}
+	_ = json.Unmarshal(obj["stream"], &req.stream)
+	req.promptBytes = int64(textBytes(obj["messages"]) + textBytes(obj["prompt"]) + textBytes(obj["input"]))
+	return req, obj
+}
+
+// shapeInferenceRequest bounds the forwarded request to what the payment covers: max_tokens
+// (and max_completion_tokens when sent) at most bound, and a stream asks for its final usage
+// chunk. It returns the body to forward.
+func shapeInferenceRequest(obj map[string]json.RawMessage, req *inferenceRequest, bound int64, embeddings bool) ([]byte, error) {
+	if !embeddings {
+		b := json.RawMessage(strconv.FormatInt(bound, 10))
+		if _, ok := obj["max_completion_tokens"]; ok {
+			obj["max_completion_tokens"] = b
+		}
+		obj["max_tokens"] = b
+	}
+	if req.stream {
+		var so map[string]json.RawMessage
+		_ = json.Unmarshal(obj["stream_options"], &so)
+		var include bool
+		_ = json.Unmarshal(so["include_usage"], &include)
+		if !include {
+			if so == nil {
+				so = map[string]json.RawMessage{}
+			}
+			so["include_usage"] = json.RawMessage("true")
+			raw, err := json.Marshal(so)
+			if err != nil {
+				return nil, err
+			}
+			obj["stream_options"] = raw
+			req.injectedUsage = true
+		}
+	}
+	return json.Marshal(obj)
+}
+
+// textBytes counts the bytes of every string inside a JSON value.
+func textBytes(raw json.RawMessage) int {
+	if len(raw) == 0 {
+		return 0
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return 0
+	}
+	n := 0
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case string:
+			n += len(x)
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return n
+}
+
+// estimateTokens is the count used when an upstream never reported usage: one token per four
+// bytes of text, rounded up (the usual average of BPE tokenizers on English text).
+func estimateTokens(bytes int64) int64 { return (bytes + 3) / 4 }
+
+// usageReport is the OpenAI usage object.
+type usageReport struct {
+	Usage *struct {
+		PromptTokens     int64 `json:"prompt_tokens"`
+		CompletionTokens int64 `json:"completion_tokens"`
+	} `json:"usage"`
+	Choices []struct {
+		Delta *struct {
+			Content          string `json:"content"`
+			ReasoningContent string `json:"reasoning_content"`
+		} `json:"delta"`
+		Message *struct {
+			Content string `json:"content"`
+		} `json:"message"`
+		Text string `json:"text"`
+	} `json:"choices"`
+}
+
+// bufferedUsage reads the usage of a whole (non-streamed) answer; without a usage object it
+// estimates from the prompt and the answer's text.
+func bufferedUsage(body []byte, req inferenceRequest) usage {
+	var r usageReport
+	if json.Unmarshal(body, &r) == nil && r.Usage != nil {
+		return usage{prompt: r.Usage.PromptTokens, completion: r.Usage.CompletionTokens, reported: true}
+	}
+	text := 0
+	for _, c := range r.Choices {
+		if c.Message != nil {
+			text += len(c.Message.Content)
+		}
+		text += len(c.Text)
+	}
+	return usage{prompt: estimateTokens(req.promptBytes), completion: estimateTokens(int64(text))}
+}
+
+// sseMeter passes a Server-Sent Events stream through event by event, counting what reached
+// the client: the upstream's usage when a chunk carries it, and the content chunks delivered
+// (OpenAI-compatible servers send one token per content chunk). An event is forwarded only
+// whole, so what is counted is what the client received.
+type sseMeter struct {
+	dst     io.Writer
+	req     inferenceRequest
+	pending []byte
+	// delivered counts content chunks written to the client; seen the upstream's usage.
+	delivered int64
+	seen      *usage
+	writeErr  error
+}
+
+func (m *sseMeter) Write(p []byte) (int, error) {
+	m.pending = append(m.pending, p...)
+	for {
+		i, sepLen := eventEnd(m.pending)
+		if i < 0 {
+			break
+		}
+		ev := m.pending[:i+sepLen]
+		forward := m.inspect(ev[:i])
+		if forward && m.writeErr == nil {
+			if _, err := m.dst.Write(ev); err != nil {
+				m.writeErr = err
+			}
+		}
+		m.pending = m.pending[i+sepLen:]
+	}
+	if m.writeErr != nil {
+		return 0, m.writeErr
+	}
+	return len(p), nil
+}
+
+// flush forwards what is left when the stream ended without a final blank line.
+func (m *sseMeter) flush() {
+	if len(m.pending) > 0 && m.writeErr == nil {
+		if m.inspect(m.pending) {
+			_, m.writeErr = m.dst.Write(m.pending)
+		}
+		m.pending = nil
+	}
+}
+
+func eventEnd(b []byte) (int, int) {
+	if i := bytes.Index(b, []byte("\n\n")); i >= 0 {
+		if j := bytes.Index(b, []byte("\r\n\r\n")); j >= 0 && j < i {
+			return j, 4
+		}
+		return i, 2
+	}
+	if j := bytes.Index(b, []byte("\r\n\r\n")); j >= 0 {
+		return j, 4
+	}
+	return -1, 0
+}
+
+// inspect meters one event and reports whether to forward it.
+func (m *sseMeter) inspect(ev []byte) bool {
+	var data []byte
+	for line := range bytes.SplitSeq(ev, []byte("\n")) {
+		line = bytes.TrimRight(line, "\r")
+		if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			data = append(data, bytes.TrimPrefix(d, []byte(" "))...)
+		}
+	}
+	if len(data) == 0 || bytes.Equal(data, []byte("[DONE]")) {
+		return true
+	}
+	var r usageReport
+	if json.Unmarshal(data, &r) != nil {
+		return true
+	}
+	content := false
+	for _, c := range r.Choices {
+		if (c.Delta != nil && (c.Delta.Content != "" || c.Delta.ReasoningContent != "")) || c.Text != "" {
+			content = true
+		}
+	}
+	if content {
+		m.delivered++
+	}
+	if r.Usage != nil {
+		m.seen = &usage{prompt: r.Usage.PromptTokens, completion: r.Usage.CompletionTokens, reported: true}
+		// The usage-only chunk the gateway asked for is the gateway's, not the client's.
+		if m.req.injectedUsage && len(r.Choices) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// used is what to charge for: the upstream's final usage when the whole stream reached the
+// client; otherwise the content chunks delivered, with the prompt as reported (some servers
+// report usage on every chunk) or estimated.
+func (m *sseMeter) used(complete bool) usage {
+	if m.seen != nil && complete {
+		return *m.seen
+	}
+	u := usage{completion: m.delivered, prompt: estimateTokens(m.req.promptBytes)}
+	if m.seen != nil {
+		u.prompt = m.seen.prompt
+		u.completion = min(m.delivered, m.seen.completion)
+	}
+	return u
+}
