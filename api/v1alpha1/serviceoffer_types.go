@@ -153,17 +153,37 @@ type AssetSpec struct {
 	EIP712Version string `json:"eip712Version,omitempty"`
 }
 
-// PriceSpec holds exactly one price model, as a decimal string in token units.
+// PriceSpec holds one price model, as decimal strings in token units: perRequest, perHour
+// (http offers), or per-token prices (inference offers: perMTok, or inputPerMTok and
+// outputPerMTok), which perRequest may accompany as the flat price of buyers without x402 upto.
 type PriceSpec struct {
-	// PerRequest is the price of one request.
+	// PerRequest is the price of one request (with per-token prices: the exact-scheme price).
 	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
 	// +optional
 	PerRequest string `json:"perRequest,omitempty"`
-	// PerMTok is the price of one million tokens, charged per request from an approximate
-	// token count.
+	// PerMTok is the price of one million tokens, prompt and completion alike. Buyers paying
+	// with x402 upto are charged what each answer used; others pay a flat price per request
+	// (perRequest, else this price for 1000 tokens).
 	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
 	// +optional
 	PerMTok string `json:"perMTok,omitempty"`
+	// InputPerMTok and OutputPerMTok price prompt and completion tokens apart; each overrides
+	// perMTok for its side.
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
+	// +optional
+	InputPerMTok string `json:"inputPerMTok,omitempty"`
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
+	// +optional
+	OutputPerMTok string `json:"outputPerMTok,omitempty"`
+	// MaxInputTokens and MaxOutputTokens bound one request's charge: the upto maximum a buyer
+	// authorizes is their price, and no answer may be longer than MaxOutputTokens (default
+	// 32768 and 4096).
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxInputTokens int64 `json:"maxInputTokens,omitempty"`
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxOutputTokens int64 `json:"maxOutputTokens,omitempty"`
 	// PerHour is the price of one hour of use (http offers).
 	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
 	// +optional

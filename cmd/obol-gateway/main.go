@@ -27,9 +27,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"github.com/obol/obol/internal/gateway"
 	"github.com/obol/obol/internal/gatewayconfig"
+	"github.com/obol/obol/internal/x402"
 )
 
 // version is set at build time: -ldflags "-X main.version=...".
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	shutdownDelay := fs.Duration("shutdown-delay", 0, "on SIGTERM, keep accepting requests this long with /readyz failing, so endpoints are updated first")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	maxNonces := fs.Int("max-nonces", gateway.DefaultMaxNonces, "payments remembered against replay until their validBefore (about 200 bytes each); when full, new payments get 503")
+	maxConns := fs.Int("max-connections", 2048, "client connections served at once; more wait in the listen queue")
+	maxInFlight := fs.Int("max-in-flight", gateway.DefaultMaxInFlight, "paid requests served and settled at once; more get 503 busy before the facilitator is asked")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: obol-gateway --config FILE [--listen ADDR]\n       obol-gateway --version\n\nflags:\n")
 		fs.PrintDefaults()
@@ -81,14 +85,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
-	if err := serve(ctx, logger, *configPath, *listen, gateway.Options{Logger: logger, TrustForwarded: *trustForwarded, MaxNonces: *maxNonces}, *drainTimeout, *shutdownDelay); err != nil {
+	if err := serve(ctx, logger, *configPath, *listen, gateway.Options{Logger: logger, TrustForwarded: *trustForwarded, MaxNonces: *maxNonces, MaxInFlight: *maxInFlight}, *maxConns, *drainTimeout, *shutdownDelay); err != nil {
 		logger.Error("gateway stopped", "error", err.Error())
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, logger *slog.Logger, configPath, listen string, opts gateway.Options, drain, delay time.Duration) error {
+func serve(ctx context.Context, logger *slog.Logger, configPath, listen string, opts gateway.Options, maxConns int, drain, delay time.Duration) error {
 	data, err := os.ReadFile(configPath)
 	if err != nil {
 		return err
@@ -108,9 +112,14 @@ func serve(ctx context.Context, logger *slog.Logger, configPath, listen string, 
 	if err != nil {
 		return err
 	}
+	if maxConns > 0 {
+		// Each connection costs a goroutine and buffers: a flood of them waits in the kernel's
+		// queue instead of in the heap.
+		ln = netutil.LimitListener(ln, maxConns)
+	}
 	srv := gw.Server(listen)
 	logger.Info("listening", "addr", ln.Addr().String(), "version", version, "offer", cfg.Offer, "mode", cfg.Mode,
-		"upstream", cfg.Upstream, "facilitator", cfg.Facilitator, "network", cfg.Payment.Network, "amount", cfg.Payment.Amount)
+		"upstream", x402.Redact(cfg.Upstream), "facilitator", x402.Redact(cfg.Facilitator), "network", cfg.Payment.Network, "amount", cfg.Payment.Amount)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

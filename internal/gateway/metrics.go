@@ -71,7 +71,7 @@ type record struct {
 	tx     string // settlement transaction
 	// charged is what an upto payment was settled for, in atomic units.
 	charged string
-	err    string // facilitator or upstream detail (never a payment header)
+	err     string // facilitator or upstream detail (never a payment header)
 }
 
 // statusWriter records the status and size of what is written to the client.

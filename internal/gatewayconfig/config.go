@@ -125,6 +125,9 @@ type Price struct {
 	PerRequest string `json:"perRequest,omitempty"`
 	PerMTok    string `json:"perMTok,omitempty"`
 	PerHour    string `json:"perHour,omitempty"`
+	// InputPerMTok and OutputPerMTok are per-token prices by side.
+	InputPerMTok  string `json:"inputPerMTok,omitempty"`
+	OutputPerMTok string `json:"outputPerMTok,omitempty"`
 }
 
 // Asset is the token a payment is made in.

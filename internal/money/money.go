@@ -233,3 +233,78 @@ func scaledCeil(s string, decimals int, mul, div int64) (*big.Int, error) {
 	}
 	return q, nil
 }
+
+// Default per-request token bounds of per-token prices.
+const (
+	DefaultMaxInputTokens  = 32768
+	DefaultMaxOutputTokens = 4096
+)
+
+// TokenPriced reports whether price has per-token prices.
+func TokenPriced(price v1alpha1.PriceSpec) bool {
+	return price.PerMTok != "" || price.InputPerMTok != "" || price.OutputPerMTok != ""
+}
+
+// TokenPrices resolves per-token prices to atomic units per million tokens: each side's own
+// price, else perMTok. A side without a price is an error naming its field.
+func TokenPrices(price v1alpha1.PriceSpec, decimals int) (in, out *big.Int, err error) {
+	if err := checkDecimals(decimals); err != nil {
+		return nil, nil, err
+	}
+	side := func(field, own string) (*big.Int, error) {
+		v := own
+		if v == "" {
+			v = price.PerMTok
+		}
+		if v == "" {
+			return nil, fmt.Errorf("%s: no price (set it, or perMTok for both sides)", field)
+		}
+		a, err := ToAtomic(v, decimals)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		return a, nil
+	}
+	if in, err = side("inputPerMTok", price.InputPerMTok); err != nil {
+		return nil, nil, err
+	}
+	if out, err = side("outputPerMTok", price.OutputPerMTok); err != nil {
+		return nil, nil, err
+	}
+	if in.Sign() == 0 && out.Sign() == 0 {
+		return nil, nil, errors.New("per-token prices are both zero")
+	}
+	return in, out, nil
+}
+
+// ExactAtomic is what the exact scheme charges per request: perRequest when set; for
+// per-token prices without it, DefaultApproxTokensPerRequest tokens at the higher of the two
+// prices (perMTok alone: as PerRequestAtomic has always charged it); otherwise
+// PerRequestAtomic.
+func ExactAtomic(price v1alpha1.PriceSpec, decimals int) (*big.Int, error) {
+	if !TokenPriced(price) {
+		return PerRequestAtomic(price, decimals, 0, 0)
+	}
+	if price.PerHour != "" {
+		return nil, errors.New("perHour cannot be combined with per-token prices")
+	}
+	if price.PerRequest != "" {
+		return PerRequestAtomic(v1alpha1.PriceSpec{PerRequest: price.PerRequest}, decimals, 0, 0)
+	}
+	perMTok := price.PerMTok
+	if price.InputPerMTok != "" || price.OutputPerMTok != "" {
+		in, out, err := TokenPrices(price, decimals)
+		if err != nil {
+			return nil, err
+		}
+		perMTok = FormatAtomic(maxBig(in, out), decimals)
+	}
+	return PerRequestAtomic(v1alpha1.PriceSpec{PerMTok: perMTok}, decimals, 0, 0)
+}
+
+func maxBig(a, b *big.Int) *big.Int {
+	if a.Cmp(b) >= 0 {
+		return a
+	}
+	return b
+}

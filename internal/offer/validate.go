@@ -290,28 +290,34 @@ func validateAsset(l *errorList, a *v1alpha1.AssetSpec, chain chains.Chain, chai
 
 func validatePrice(l *errorList, typ v1alpha1.OfferType, price v1alpha1.PriceSpec, decimals int, symbol string, haveDecimals bool) {
 	type model struct{ name, value string }
-	var set []model
-	for _, m := range []model{{"perRequest", price.PerRequest}, {"perMTok", price.PerMTok}, {"perHour", price.PerHour}} {
+	tokenPriced := money.TokenPriced(price)
+	// The models: perRequest, perHour, and per-token prices (which perRequest may accompany
+	// as the exact-scheme price of an inference offer).
+	var set []string
+	for _, m := range []model{{"perRequest", price.PerRequest}, {"perHour", price.PerHour}} {
 		if m.value != "" {
-			set = append(set, m)
+			set = append(set, m.name)
 		}
 	}
-	const fix = `set exactly one of perRequest, perMTok or perHour, e.g. perRequest: "0.001"`
-	switch len(set) {
-	case 0:
+	if tokenPriced {
+		set = append(set, "perMTok")
+	}
+	const fix = `set one price model: perRequest, perMTok (or inputPerMTok and outputPerMTok), or perHour, e.g. perRequest: "0.001"`
+	switch {
+	case len(set) == 0:
 		l.add("spec.payment.price", "", "is required", fix)
 		return
-	case 1:
-	default:
-		names := make([]string, len(set))
-		for i, m := range set {
-			names[i] = m.name
-		}
-		l.add("spec.payment.price", strings.Join(names, ", "), "sets more than one price model", fix)
+	case len(set) == 2 && tokenPriced && price.PerRequest != "" && typ == v1alpha1.OfferTypeInference:
+		// per-token prices with a flat exact price
+	case len(set) > 1:
+		l.add("spec.payment.price", strings.Join(set, ", "), "sets more than one price model", fix)
 	}
 
 	ok := true
-	for _, m := range set {
+	for _, m := range []model{{"perRequest", price.PerRequest}, {"perMTok", price.PerMTok}, {"inputPerMTok", price.InputPerMTok}, {"outputPerMTok", price.OutputPerMTok}, {"perHour", price.PerHour}} {
+		if m.value == "" {
+			continue
+		}
 		field := "spec.payment.price." + m.name
 		r, scale, err := money.ParseDecimal(m.value)
 		switch {
@@ -323,7 +329,7 @@ func validatePrice(l *errorList, typ v1alpha1.OfferType, price v1alpha1.PriceSpe
 			l.add(field, m.value, err.Error(), "give a smaller price")
 			ok = false
 			continue
-		case r.Sign() <= 0:
+		case r.Sign() <= 0 && m.name != "inputPerMTok" && m.name != "outputPerMTok":
 			l.add(field, m.value, "is zero", `give a price greater than zero, e.g. "0.001"`)
 			ok = false
 			continue
@@ -337,12 +343,52 @@ func validatePrice(l *errorList, typ v1alpha1.OfferType, price v1alpha1.PriceSpe
 			l.add(field, m.value, "is only for http offers", "price an inference offer with perRequest or perMTok")
 			ok = false
 		}
-	}
-	if ok && len(set) == 1 && haveDecimals {
-		if _, err := money.PerRequestAtomic(price, decimals, money.DefaultApproxTokensPerRequest, money.DefaultApproxMinutesPerRequest); err != nil {
-			l.add("spec.payment.price."+set[0].name, set[0].value, "does not give a payable amount per request: "+err.Error(), "give a price that is at least one atomic unit of the token per request")
+		// perMTok on an http offer keeps its old meaning (a flat price for 1000 tokens): http
+		// answers carry no token usage to meter.
+		if (m.name == "inputPerMTok" || m.name == "outputPerMTok") && typ != v1alpha1.OfferTypeInference && len(set) == 1 {
+			l.add(field, m.value, "is only for inference offers", "price an http offer with perRequest or perHour")
+			ok = false
 		}
 	}
+	for _, m := range []struct {
+		name string
+		v    int64
+	}{{"maxInputTokens", price.MaxInputTokens}, {"maxOutputTokens", price.MaxOutputTokens}} {
+		switch {
+		case m.v < 0:
+			l.add("spec.payment.price."+m.name, strconv.FormatInt(m.v, 10), "is negative", "give a positive token count, or leave it out for the default")
+			ok = false
+		case m.v > 0 && !tokenPriced:
+			l.add("spec.payment.price."+m.name, strconv.FormatInt(m.v, 10), "bounds per-token prices, and none is set", "set perMTok, or leave it out")
+			ok = false
+		}
+	}
+	if !ok || !haveDecimals {
+		return
+	}
+	if tokenPriced {
+		if _, _, err := money.TokenPrices(price, decimals); err != nil {
+			l.add("spec.payment.price", "", err.Error(), "set inputPerMTok and outputPerMTok, or perMTok for both")
+			return
+		}
+	}
+	if _, err := money.ExactAtomic(price, decimals); err != nil {
+		name := set[0]
+		if price.PerRequest != "" {
+			name = "perRequest"
+		}
+		l.add("spec.payment.price."+name, priceValue(price, name), "does not give a payable amount per request: "+err.Error(), "give a price that is at least one atomic unit of the token per request")
+	}
+}
+
+func priceValue(p v1alpha1.PriceSpec, name string) string {
+	switch name {
+	case "perRequest":
+		return p.PerRequest
+	case "perHour":
+		return p.PerHour
+	}
+	return p.PerMTok
 }
 
 // roundUp writes r rounded up to the given number of fraction digits.

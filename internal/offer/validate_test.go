@@ -123,8 +123,20 @@ func TestValidateBad(t *testing.T) {
 		{"scheme", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Payment.Scheme = "upto" }, "spec.payment.scheme", "upto", "exact"},
 		{"timeout too long", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Payment.MaxTimeoutSeconds = 86401 }, "spec.payment.maxTimeoutSeconds", "86401", ""},
 		{"timeout negative", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Payment.MaxTimeoutSeconds = -1 }, "spec.payment.maxTimeoutSeconds", "-1", ""},
-		{"no price", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Payment.Price = v1alpha1.PriceSpec{} }, "spec.payment.price", "", "set exactly one of"},
-		{"two prices", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Payment.Price.PerMTok = "1" }, "spec.payment.price", "perRequest, perMTok", "set exactly one of"},
+		{"no price", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Payment.Price = v1alpha1.PriceSpec{} }, "spec.payment.price", "", "set one price model"},
+		{"two prices", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Payment.Price.PerMTok = "1" }, "spec.payment.price", "perRequest, perMTok", "set one price model"},
+		{"output price alone", inf, func(o *v1alpha1.ServiceOffer) {
+			o.Spec.Payment.Price = v1alpha1.PriceSpec{OutputPerMTok: "2"}
+		}, "spec.payment.price", "", "inputPerMTok"},
+		{"input price on http", http, func(o *v1alpha1.ServiceOffer) {
+			o.Spec.Payment.Price = v1alpha1.PriceSpec{InputPerMTok: "1", PerMTok: "2"}
+		}, "spec.payment.price.inputPerMTok", "1", "perRequest or perHour"},
+		{"token cap without token prices", inf, func(o *v1alpha1.ServiceOffer) {
+			o.Spec.Payment.Price = v1alpha1.PriceSpec{PerRequest: "0.001", MaxOutputTokens: 10}
+		}, "spec.payment.price.maxOutputTokens", "10", "perMTok"},
+		{"negative token cap", inf, func(o *v1alpha1.ServiceOffer) {
+			o.Spec.Payment.Price = v1alpha1.PriceSpec{PerMTok: "1", MaxInputTokens: -1}
+		}, "spec.payment.price.maxInputTokens", "-1", "positive"},
 		{"price not decimal", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Payment.Price.PerRequest = "1e3" }, "spec.payment.price.perRequest", "1e3", ""},
 		{"price with comma", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Payment.Price.PerRequest = "0,5" }, "spec.payment.price.perRequest", "0,5", ""},
 		{"negative price", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Payment.Price.PerMTok = "-1" }, "spec.payment.price.perMTok", "-1", ""},

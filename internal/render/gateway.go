@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"strconv"
@@ -22,11 +23,24 @@ func GatewayConfig(o *v1alpha1.ServiceOffer) (*gatewayconfig.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("offer %s: %w", o.Name, err)
 	}
+	price := s.Payment.Price
 	var tokens int64
-	if s.Payment.Price.PerMTok != "" {
-		tokens = money.DefaultApproxTokensPerRequest
+	var metering *gatewayconfig.Metering
+	if money.TokenPriced(price) && s.Type == v1alpha1.OfferTypeInference {
+		if price.PerRequest == "" {
+			tokens = money.DefaultApproxTokensPerRequest
+		}
+		in, out, err := money.TokenPrices(price, asset.Decimals)
+		if err != nil {
+			return nil, fmt.Errorf("offer %s: price: %w", o.Name, err)
+		}
+		metering = &gatewayconfig.Metering{
+			InputPerMTok: in.String(), OutputPerMTok: out.String(),
+			MaxInputTokens:  cmp.Or(price.MaxInputTokens, money.DefaultMaxInputTokens),
+			MaxOutputTokens: cmp.Or(price.MaxOutputTokens, money.DefaultMaxOutputTokens),
+		}
 	}
-	amount, err := money.PerRequestAtomic(s.Payment.Price, asset.Decimals, money.DefaultApproxTokensPerRequest, money.DefaultApproxMinutesPerRequest)
+	amount, err := money.ExactAtomic(price, asset.Decimals)
 	if err != nil {
 		return nil, fmt.Errorf("offer %s: price: %w", o.Name, err)
 	}
@@ -44,8 +58,9 @@ func GatewayConfig(o *v1alpha1.ServiceOffer) (*gatewayconfig.Config, error) {
 			Amount:                 amount.String(),
 			MaxTimeoutSeconds:      s.Payment.MaxTimeoutSeconds,
 			Asset:                  asset,
-			Price:                  gatewayconfig.Price{PerRequest: s.Payment.Price.PerRequest, PerMTok: s.Payment.Price.PerMTok, PerHour: s.Payment.Price.PerHour},
+			Price:                  gatewayconfig.Price{PerRequest: price.PerRequest, PerMTok: price.PerMTok, PerHour: price.PerHour, InputPerMTok: price.InputPerMTok, OutputPerMTok: price.OutputPerMTok},
 			ApproxTokensPerRequest: tokens,
+			Metering:               metering,
 		},
 	}
 	if u := s.Upstream; u != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"time"
 )
@@ -131,12 +132,14 @@ func orDefault(d, def time.Duration) time.Duration {
 func (f *Facilitator) do(ctx context.Context, method, path string, body []byte, timeout time.Duration, key string, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	url := strings.TrimRight(f.URL, "/") + path
+	target := strings.TrimRight(f.URL, "/") + path
+	// Errors name the URL without its credentials.
+	url := Redact(target)
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, method, url, rd)
+	hreq, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrFacilitatorUnavailable, path, err)
 	}
@@ -146,6 +149,11 @@ func (f *Facilitator) do(ctx context.Context, method, path string, body []byte, 
 	}
 	resp, err := f.client().Do(hreq)
 	if err != nil {
+		// net/http's *url.Error repeats the URL, credentials and all: keep only its cause.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("%w: %s %s: %w", ErrFacilitatorUnavailable, method, url, err)
 	}
 	defer resp.Body.Close()
@@ -167,7 +175,21 @@ func (f *Facilitator) do(ctx context.Context, method, path string, body []byte, 
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s %s: status %d: %s", ErrFacilitatorUnavailable, method, url, resp.StatusCode, snippet(data))
+	// The body is not quoted: a facilitator that echoes its request would put the payment's
+	// signature into the gateway's logs.
+	return fmt.Errorf("%w: %s %s: status %d (%d bytes)", ErrFacilitatorUnavailable, method, url, resp.StatusCode, len(data))
+}
+
+// Redact returns raw with any user:password removed, for logs and errors.
+func Redact(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if u.User != nil {
+		u.User = nil
+	}
+	return u.String()
 }
 
 func decodeResult(data []byte, key string, out any) error {
@@ -179,15 +201,4 @@ func decodeResult(data []byte, key string, out any) error {
 		return fmt.Errorf("no %q in the response", key)
 	}
 	return json.Unmarshal(data, out)
-}
-
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	if s == "" {
-		return "(empty body)"
-	}
-	return s
 }

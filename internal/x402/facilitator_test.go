@@ -221,3 +221,29 @@ func TestFacilitatorClientSettleTimeoutIndependent(t *testing.T) {
 		t.Fatalf("settle within the default timeout: %+v, %v", sr, err)
 	}
 }
+
+// No credential of the facilitator URL and nothing a facilitator answers reaches an error (and
+// so a log line): an echoing facilitator would otherwise log the payment's signature.
+func TestFacilitatorErrorsCarryNoSecrets(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write(body) // echoes the request, signature included
+	}))
+	defer srv.Close()
+	u := strings.Replace(srv.URL, "http://", "http://obol:hunter2@", 1)
+	p := &x402.PaymentPayload{X402Version: x402.Version2, Scheme: "exact", Network: "eip155:84532",
+		Accepted: &x402.Requirements{Scheme: "exact", Network: "eip155:84532", Amount: "1", Asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", PayTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"},
+		Payload:  x402.ExactEVMPayload{Signature: "0xdeadbeefsecretsignature"}}
+	for _, f := range []*x402.Facilitator{{URL: u}, {URL: strings.Replace(u, srv.Listener.Addr().String(), "127.0.0.1:1", 1)}} {
+		_, err := f.Verify(context.Background(), p, *p.Accepted)
+		if err == nil {
+			t.Fatal("no error")
+		}
+		for _, secret := range []string{"hunter2", "deadbeefsecretsignature"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error %q contains %q", err, secret)
+			}
+		}
+	}
+}

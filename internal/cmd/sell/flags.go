@@ -13,6 +13,7 @@ import (
 
 	"github.com/obol/obol/api/v1alpha1"
 	"github.com/obol/obol/internal/chains"
+	"github.com/obol/obol/internal/money"
 	"github.com/obol/obol/internal/offer"
 )
 
@@ -29,6 +30,10 @@ type offerFlags struct {
 	perRequest  string
 	perMTok     string
 	perHour     string
+	inPerMTok   string
+	outPerMTok  string
+	maxInTok    int64
+	maxOutTok   int64
 
 	// http
 	upstream   string
@@ -59,32 +64,36 @@ var (
 // fieldFlags maps offer fields to the flag that sets them, so a validation error names what
 // the user typed.
 var fieldFlags = map[string]string{
-	"metadata.namespace":             "--namespace",
-	"spec.path":                      "--path",
-	"spec.payment.payTo":             "--pay-to",
-	"spec.payment.network":           "--chain",
-	"spec.payment.asset":             "--token",
-	"spec.payment.facilitator":       "--facilitator",
-	"spec.payment.maxTimeoutSeconds": "--max-timeout",
-	"spec.payment.price":             "--per-request/--per-mtok/--per-hour",
-	"spec.payment.price.perRequest":  "--per-request",
-	"spec.payment.price.perMTok":     "--per-mtok",
-	"spec.payment.price.perHour":     "--per-hour",
-	"spec.upstream.service":          "--upstream",
-	"spec.upstream.namespace":        "--namespace",
-	"spec.upstream.port":             "--port",
-	"spec.upstream.healthPath":       "--health-path",
-	"spec.upstream.url":              "--upstream-url",
-	"spec.model.name":                "--model",
-	"spec.model.runtime":             "--runtime",
-	"spec.registration.name":         "--register-name",
-	"spec.registration.description":  "--register-description",
-	"spec.registration.image":        "--register-image",
-	"spec.registration.skills":       "--register-skills",
-	"spec.registration.domains":      "--register-domains",
-	"spec.registration.metadata":     "--register-metadata",
-	"spec.provenance":                "--provenance-file",
-	"metadata.name":                  "NAME",
+	"metadata.namespace":                 "--namespace",
+	"spec.path":                          "--path",
+	"spec.payment.payTo":                 "--pay-to",
+	"spec.payment.network":               "--chain",
+	"spec.payment.asset":                 "--token",
+	"spec.payment.facilitator":           "--facilitator",
+	"spec.payment.maxTimeoutSeconds":     "--max-timeout",
+	"spec.payment.price":                 "--per-request/--per-mtok/--per-hour",
+	"spec.payment.price.perRequest":      "--per-request",
+	"spec.payment.price.perMTok":         "--per-mtok",
+	"spec.payment.price.perHour":         "--per-hour",
+	"spec.payment.price.inputPerMTok":    "--input-per-mtok",
+	"spec.payment.price.outputPerMTok":   "--output-per-mtok",
+	"spec.payment.price.maxInputTokens":  "--max-input-tokens",
+	"spec.payment.price.maxOutputTokens": "--max-output-tokens",
+	"spec.upstream.service":              "--upstream",
+	"spec.upstream.namespace":            "--namespace",
+	"spec.upstream.port":                 "--port",
+	"spec.upstream.healthPath":           "--health-path",
+	"spec.upstream.url":                  "--upstream-url",
+	"spec.model.name":                    "--model",
+	"spec.model.runtime":                 "--runtime",
+	"spec.registration.name":             "--register-name",
+	"spec.registration.description":      "--register-description",
+	"spec.registration.image":            "--register-image",
+	"spec.registration.skills":           "--register-skills",
+	"spec.registration.domains":          "--register-domains",
+	"spec.registration.metadata":         "--register-metadata",
+	"spec.provenance":                    "--provenance-file",
+	"metadata.name":                      "NAME",
 }
 
 func (f *offerFlags) addTo(fs *pflag.FlagSet, t v1alpha1.OfferType) {
@@ -104,7 +113,13 @@ func (f *offerFlags) addTo(fs *pflag.FlagSet, t v1alpha1.OfferType) {
 	fs.StringVar(&f.perRequest, "per-request", "", "price per request, in token units (e.g. 0.001)")
 	fs.StringVar(&f.perRequest, "price", "", "alias of --per-request")
 	_ = fs.MarkHidden("price")
-	fs.StringVar(&f.perMTok, "per-mtok", "", "price per million tokens, charged per request from an approximate count")
+	fs.StringVar(&f.perMTok, "per-mtok", "", "price per million tokens: x402 upto buyers pay what each answer used; others pay --per-request, else 1000 tokens")
+	if both || t == v1alpha1.OfferTypeInference {
+		fs.StringVar(&f.inPerMTok, "input-per-mtok", "", "price per million prompt tokens (overrides --per-mtok for prompts)")
+		fs.StringVar(&f.outPerMTok, "output-per-mtok", "", "price per million completion tokens (overrides --per-mtok for completions)")
+		fs.Int64Var(&f.maxInTok, "max-input-tokens", 0, fmt.Sprintf("prompt tokens one request may be charged for (default %d)", money.DefaultMaxInputTokens))
+		fs.Int64Var(&f.maxOutTok, "max-output-tokens", 0, fmt.Sprintf("completion tokens one answer may have (default %d); bounds what a buyer authorizes", money.DefaultMaxOutputTokens))
+	}
 	if both || t == v1alpha1.OfferTypeHTTP {
 		fs.StringVar(&f.perHour, "per-hour", "", "price per hour of use")
 		fs.StringVar(&f.upstream, "upstream", "", "upstream Service name (in --namespace)")
@@ -188,8 +203,14 @@ func (f *offerFlags) apply(o *v1alpha1.ServiceOffer, flags *pflag.FlagSet, geten
 		s.Payment.MaxTimeoutSeconds = f.maxTimeout
 	}
 	// One price model: naming one replaces whatever was there.
-	if set("per-request") || set("price") || set("per-mtok") || set("per-hour") {
-		s.Payment.Price = v1alpha1.PriceSpec{PerRequest: f.perRequest, PerMTok: f.perMTok, PerHour: f.perHour}
+	if set("per-request") || set("price") || set("per-mtok") || set("per-hour") || set("input-per-mtok") || set("output-per-mtok") {
+		s.Payment.Price = v1alpha1.PriceSpec{PerRequest: f.perRequest, PerMTok: f.perMTok, PerHour: f.perHour, InputPerMTok: f.inPerMTok, OutputPerMTok: f.outPerMTok}
+	}
+	if set("max-input-tokens") {
+		s.Payment.Price.MaxInputTokens = f.maxInTok
+	}
+	if set("max-output-tokens") {
+		s.Payment.Price.MaxOutputTokens = f.maxOutTok
 	}
 	if set("upstream") {
 		upstream(s).Service = f.upstream

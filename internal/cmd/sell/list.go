@@ -1,12 +1,14 @@
 package sell
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/api/v1alpha1"
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/money"
 	"github.com/obol/obol/internal/stackrepo"
 )
 
@@ -79,10 +81,15 @@ func price(o *v1alpha1.ServiceOffer) string {
 		sym = a.Symbol
 	}
 	switch {
+	case money.TokenPriced(p):
+		in, out := cmp.Or(p.InputPerMTok, p.PerMTok), cmp.Or(p.OutputPerMTok, p.PerMTok)
+		s := in + " " + sym + "/Mtok"
+		if in != out {
+			s = in + "/" + out + " " + sym + "/Mtok in/out"
+		}
+		return s
 	case p.PerRequest != "":
 		return p.PerRequest + " " + sym + "/request"
-	case p.PerMTok != "":
-		return p.PerMTok + " " + sym + "/Mtok"
 	case p.PerHour != "":
 		return p.PerHour + " " + sym + "/hour"
 	}

@@ -2,7 +2,9 @@ package sell
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
+	"math/big"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,7 +13,9 @@ import (
 	"github.com/obol/obol/api/v1alpha1"
 	"github.com/obol/obol/internal/cluster"
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/money"
 	"github.com/obol/obol/internal/offer"
+	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/settings"
 	"github.com/obol/obol/internal/stackrepo"
 )
@@ -65,6 +69,10 @@ func RunShow(ctx context.Context, opts *ShowOptions) error {
 	if err != nil {
 		return err
 	}
+	charging, err := chargingOf(o)
+	if err != nil {
+		return err
+	}
 	var status map[string]any
 	if opts.Status {
 		if status, err = offerStatus(ctx, opts, head, o); err != nil {
@@ -76,6 +84,11 @@ func RunShow(ctx context.Context, opts *ShowOptions) error {
 		if err != nil {
 			return err
 		}
+		ch, err := yaml.Marshal(map[string]any{"charging": charging})
+		if err != nil {
+			return err
+		}
+		src = append(src, ch...)
 		if status != nil {
 			st, err := yaml.Marshal(map[string]any{"status": status})
 			if err != nil {
@@ -90,10 +103,47 @@ func RunShow(ctx context.Context, opts *ShowOptions) error {
 	if err != nil {
 		return err
 	}
+	doc["charging"] = charging
 	if status != nil {
 		doc["status"] = status
 	}
 	return cmdutil.PrintData(f.IO.Out, opts.Output, doc)
+}
+
+// chargingOf says how the offer charges, as its gateway will: each x402 scheme offered, with
+// amounts in token units (resolved by the renderer, the one place prices become amounts).
+func chargingOf(o *v1alpha1.ServiceOffer) (map[string]any, error) {
+	cfg, err := render.GatewayConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	p := cfg.Payment
+	units := func(atomic string) string {
+		n, _ := new(big.Int).SetString(atomic, 10)
+		if n == nil {
+			return atomic
+		}
+		return money.FormatAtomic(n, p.Asset.Decimals) + " " + p.Asset.Symbol
+	}
+	exact := map[string]any{"scheme": "exact", "perRequest": units(p.Amount), "transferMethod": p.Asset.TransferMethod}
+	if p.ApproxTokensPerRequest > 0 {
+		exact["note"] = fmt.Sprintf("a flat price: %d tokens at the per-token price", p.ApproxTokensPerRequest)
+	}
+	schemes := []map[string]any{exact}
+	if m := p.Metering; m != nil {
+		in, _ := new(big.Int).SetString(m.InputPerMTok, 10)
+		out, _ := new(big.Int).SetString(m.OutputPerMTok, 10)
+		most := new(big.Int).Add(new(big.Int).Mul(in, big.NewInt(m.MaxInputTokens)), new(big.Int).Mul(out, big.NewInt(m.MaxOutputTokens)))
+		most.Add(most, big.NewInt(999_999)).Quo(most, big.NewInt(1_000_000))
+		schemes = append([]map[string]any{{
+			"scheme": "upto", "transferMethod": "permit2",
+			"inputPerMTok": units(m.InputPerMTok), "outputPerMTok": units(m.OutputPerMTok),
+			"maxInputTokens": m.MaxInputTokens, "maxOutputTokens": m.MaxOutputTokens,
+			"maxPerRequest": units(most.String()),
+			"note":          "charged what each answer used, rounded up to an atomic unit; nothing used, nothing charged",
+		}}, schemes...)
+	}
+	return map[string]any{"network": p.Network, "asset": p.Asset.Address, "payTo": p.PayTo, "schemes": schemes}, nil
 }
 
 // offerStatus is the offer's status as the predecessor's ServiceOffer carried it: the endpoint

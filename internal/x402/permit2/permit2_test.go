@@ -101,7 +101,6 @@ func TestSignMatchesOfficialClient(t *testing.T) {
 	}
 }
 
-
 func must(b []byte, err error) []byte {
 	if err != nil {
 		panic(err)

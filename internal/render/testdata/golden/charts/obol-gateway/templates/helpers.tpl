@@ -70,3 +70,16 @@ fails the render rather than being created somewhere its offer.yaml does not say
 {{- define "obol-gateway.routePath" -}}
 {{- .Values.route.path | default .Values.gateway.pathPrefix -}}
 {{- end -}}
+
+{{/*
+GOMEMLIMIT: 90% of resources.limits.memory when it is given in Mi or Gi (empty otherwise).
+*/}}
+{{- define "obol-gateway.gomemlimit" -}}
+{{- $m := "" }}
+{{- with .Values.resources }}{{ with .limits }}{{ with .memory }}{{ $m = toString . }}{{ end }}{{ end }}{{ end }}
+{{- if regexMatch "^[0-9]+Mi$" $m -}}
+{{ div (mul (trimSuffix "Mi" $m | atoi) 9) 10 }}MiB
+{{- else if regexMatch "^[0-9]+Gi$" $m -}}
+{{ div (mul (trimSuffix "Gi" $m | atoi) 9216) 10 }}MiB
+{{- end }}
+{{- end }}
