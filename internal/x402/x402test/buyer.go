@@ -326,14 +326,7 @@ func (b *Buyer) sign(chainID int64, asset string, extra map[string]any, payTo, a
 	if name == "" || version == "" {
 		return x402.ExactEVMPayload{}, fmt.Errorf("x402test: requirement extra %v lacks the EIP-712 name and version", extra)
 	}
-	if maxTimeout <= 0 {
-		maxTimeout = 60
-	}
-	var nonce [32]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		return x402.ExactEVMPayload{}, err
-	}
-	now := b.now().Unix()
+	nonce, now, maxTimeout := b.fresh(maxTimeout)
 	wire := eip3009.ToPayload(eip3009.Authorization{
 		From: b.Address(), To: payTo,
 		ValidAfter: big.NewInt(now - 5), ValidBefore: big.NewInt(now + int64(maxTimeout)),
@@ -359,15 +352,7 @@ func (b *Buyer) sign(chainID int64, asset string, extra map[string]any, payTo, a
 // clients build it: spender the x402 proxy, witness.to payTo, the upto facilitator from
 // extra.facilitatorAddress, permitted.amount the requirement's amount (upto: the maximum).
 func (b *Buyer) signPermit2(chainID int64, req x402.Requirements) (x402.ExactEVMPayload, error) {
-	maxTimeout := req.MaxTimeoutSeconds
-	if maxTimeout <= 0 {
-		maxTimeout = 60
-	}
-	var nonce [32]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		return x402.ExactEVMPayload{}, err
-	}
-	now := b.now().Unix()
+	nonce, now, maxTimeout := b.fresh(req.MaxTimeoutSeconds)
 	a := &x402.Permit2Authorization{
 		From:      b.Address(),
 		Permitted: x402.TokenPermissions{Token: req.Asset, Amount: req.Amount},
@@ -392,4 +377,15 @@ func (b *Buyer) signPermit2(chainID int64, req x402.Requirements) (x402.ExactEVM
 		return x402.ExactEVMPayload{}, err
 	}
 	return x402.ExactEVMPayload{Signature: fmt.Sprintf("0x%x", sig), Permit2Authorization: a}, nil
+}
+
+// fresh is a new authorization's random nonce, the buyer's time and its validity in seconds
+// (the requirement's maxTimeoutSeconds, or 60).
+func (b *Buyer) fresh(maxTimeout int) ([32]byte, int64, int) {
+	var nonce [32]byte
+	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails (Go 1.24+)
+	if maxTimeout <= 0 {
+		maxTimeout = 60
+	}
+	return nonce, b.now().Unix(), maxTimeout
 }
