@@ -9,26 +9,32 @@
 //     (no payment is asked for what cannot be delivered);
 //  2. limits: headers (http.Server.MaxHeaderBytes plus an explicit check of the payment header)
 //     and the body (Content-Length up front, http.MaxBytesReader while forwarding) -> 431/413;
-//  3. payment: none -> 402 challenge; malformed -> 400; not matching the offer (scheme,
-//     network, asset, payTo, amount, expiry) -> 402 naming the mismatch; its nonce already seen
-//     -> 402 replayed_payment (the nonce is recorded before the facilitator is asked, so two
-//     concurrent requests carrying one payment cannot both pass); facilitator /verify says no
-//     -> 402; facilitator unreachable -> 503. The upstream is not called in any of these cases;
-//  4. upstream: forwarded with the payment headers stripped and X-Payment-Payer set;
-//  5. settlement, only when the upstream answered < 400 and the client is still there:
-//     - a Server-Sent Events stream is passed through unbuffered (flushed per write) and
-//     settled when it ended cleanly; the receipt is sent as HTTP trailers;
-//     - any other response is buffered (up to Limits.MaxBodyBytes) and settled before a byte
-//     of it is written: the receipt goes in the response headers, and a failed settlement is a
-//     503 that does not deliver the body. A response larger than the buffer is settled when
-//     the buffer overflows (the upstream has answered < 400 by then) and streamed after the
-//     receipt, which is what the predecessor did for every response.
+//  3. payment: none -> 402 challenge (a per-token offer lists upto, at the most the request
+//     can cost, beside exact); malformed -> 400; not matching the offer (scheme, network,
+//     transfer method, asset, payTo, amount, expiry) -> 402 naming the mismatch; its nonce
+//     already held -> 402 replayed_payment (recorded by its 32-byte value before anything
+//     else is asked, so two concurrent requests carrying one payment cannot both pass); a
+//     signature that does not recover to the payer -> 402 without asking the facilitator;
+//     too many paid requests in flight -> 503 busy; facilitator /verify says no -> 402;
+//     facilitator unreachable -> 503. The upstream is not called in any of these cases;
+//  4. upstream: forwarded with the payment headers stripped and X-Payment-Payer set (an upto
+//     request's max_tokens bounded to what was authorized, a stream asked for its usage);
+//  5. settlement, only when the upstream answered < 400, and always before the answer's
+//     first byte for exact:
+//     - an exact Server-Sent Events stream is settled as its headers arrive, then passed
+//     through unbuffered (flushed per write) with the receipt in the headers;
+//     - an upto stream is passed through event by event and metered, and settled at its end
+//     for what reached the client, however it ended; the receipt is sent as HTTP trailers;
+//     - any other response is buffered (up to Limits.MaxBodyBytes) and settled (upto: for
+//     its usage) before a byte of it is written: the receipt goes in the response headers,
+//     and a failed settlement is a 503 that does not deliver the body. An exact response
+//     larger than the buffer is settled when the buffer overflows and streamed after the
+//     receipt; an upto one is passed through and charged by its size.
 //
-// A payment that was verified but neither settled nor answered with content (upstream >= 400,
-// unreachable, timed out or broken off before a byte was sent, body too large, client gone
-// before the answer) is released from the replay set, so the buyer may retry the same,
-// unspent authorization. A stream that ended cleanly but whose settlement failed cannot be
-// taken back: its trailers carry the facilitator's failed settle response.
+// A payment is delivered at most once, by any number of replicas: settlement comes first, and
+// the facilitator refuses a used nonce. Within a process, an authorization whose request
+// reached the upstream is never accepted again, charged or not; one refused before that
+// (verification, limits, the facilitator down) is released so the buyer may retry it.
 package gateway
 
 import (
@@ -113,7 +119,7 @@ type Gateway struct {
 	upstream *url.URL
 	offer    x402.Offer  // exact
 	upto     *x402.Offer // upto template (Amount set per request); nil without metering
-	prices   *prices
+	prices   *gatewayconfig.Prices
 	chainID  *big.Int
 	token    evmsig.Token
 	inflight chan struct{}
@@ -223,8 +229,8 @@ func NewGateway(cfg *gatewayconfig.Config, opts Options) (*Gateway, error) {
 		if cfg.Mode != gatewayconfig.ModeInference {
 			return nil, errors.New("gateway: payment.metering is for inference offers")
 		}
-		if g.prices, err = newPrices(p.Metering); err != nil {
-			return nil, err
+		if g.prices, err = p.Metering.Prices(); err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
 		}
 		up := g.offer
 		up.Scheme, up.TransferMethod = x402.SchemeUpto, x402.TransferPermit2

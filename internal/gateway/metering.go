@@ -3,80 +3,14 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
-	"math/big"
 	"strconv"
-
-	"github.com/obol/obol/internal/gatewayconfig"
 )
 
-// Per-token pricing (x402 upto): the buyer authorizes at most what the request can cost; the
-// gateway settles what the answer used.
-//
-//	charge = ceil((promptTokens × inputPerMTok + completionTokens × outputPerMTok) / 1,000,000)
-//
-// in atomic units, never above the authorized maximum. The maximum of a request is the same
-// formula at (maxInputTokens, min(max_tokens of the request, maxOutputTokens)), and the
-// forwarded request's max_tokens is set to that bound, so the answer cannot outgrow it.
-
-// prices are an offer's per-token prices, parsed once.
-type prices struct {
-	in, out       *big.Int // atomic units per million tokens
-	maxIn, maxOut int64
-}
-
-var million = big.NewInt(1_000_000)
-
-func newPrices(m *gatewayconfig.Metering) (*prices, error) {
-	if m == nil {
-		return nil, nil
-	}
-	p := &prices{maxIn: m.MaxInputTokens, maxOut: m.MaxOutputTokens}
-	for _, f := range []struct {
-		name, v string
-		dst     **big.Int
-	}{{"payment.metering.inputPerMTok", m.InputPerMTok, &p.in}, {"payment.metering.outputPerMTok", m.OutputPerMTok, &p.out}} {
-		n, ok := new(big.Int).SetString(f.v, 10)
-		if !ok || n.Sign() < 0 {
-			return nil, fmt.Errorf("gateway: %s %q is not a non-negative integer of atomic units per million tokens", f.name, f.v)
-		}
-		*f.dst = n
-	}
-	if p.in.Sign() == 0 && p.out.Sign() == 0 {
-		return nil, errors.New("gateway: payment.metering prices are both zero")
-	}
-	if p.maxIn <= 0 || p.maxOut <= 0 {
-		return nil, fmt.Errorf("gateway: payment.metering maxInputTokens %d and maxOutputTokens %d must be positive", p.maxIn, p.maxOut)
-	}
-	return p, nil
-}
-
-// cost is the charge for the usage, rounded up to a whole atomic unit.
-func (p *prices) cost(prompt, completion int64) *big.Int {
-	n := new(big.Int).Mul(big.NewInt(max(prompt, 0)), p.in)
-	n.Add(n, new(big.Int).Mul(big.NewInt(max(completion, 0)), p.out))
-	q, r := new(big.Int).QuoRem(n, million, new(big.Int))
-	if r.Sign() > 0 {
-		q.Add(q, big.NewInt(1))
-	}
-	return q
-}
-
-// outputBound is how many completion tokens a request may produce: its own max_tokens (or
-// max_completion_tokens) when lower than the offer's cap.
-func (p *prices) outputBound(requested int64) int64 {
-	if requested > 0 && requested < p.maxOut {
-		return requested
-	}
-	return p.maxOut
-}
-
-// maxCost is the most a request asking for `requested` completion tokens (0: unsaid) can cost.
-func (p *prices) maxCost(requested int64) *big.Int {
-	return p.cost(p.maxIn, p.outputBound(requested))
-}
+// Per-token pricing (x402 upto): the buyer authorizes at most what the request can cost
+// (gatewayconfig.Prices.MaxCost), the forwarded request's max_tokens is set to that bound, and
+// the gateway settles what the answer used (Prices.Cost), never above the authorization. This
+// file reads the request and meters the answer.
 
 // usage is what an answer used, as the upstream reported it or as counted.
 type usage struct {

@@ -13,10 +13,10 @@ import (
 // It is bounded: when full of unexpired entries, new payments are refused (busy) rather than
 // an entry dropped, which would reopen a replay.
 //
-// It is per process: replicas of one offer do not share it. Settled payments cannot be
-// replayed anywhere (the token contract refuses a used nonce, and facilitators verify that);
-// what the set adds is closing the window between verification and settlement, which is
-// always within one process.
+// It is per process: replicas of one offer do not share it. They need not: every answer is
+// settled before it is delivered, and the token contract (or Permit2) refuses a used nonce, so
+// a second replica's settlement fails and delivers nothing. What the set adds is refusing a
+// replay before it costs the facilitator or the upstream anything.
 type nonceSet struct {
 	mu      sync.Mutex
 	max     int

@@ -143,7 +143,7 @@ func (g *Gateway) uptoOffer(ctx context.Context, maxTokens int64) (x402.Offer, b
 		return x402.Offer{}, false
 	}
 	o := *g.upto
-	o.Amount = g.prices.maxCost(maxTokens).String()
+	o.Amount = g.prices.MaxCost(maxTokens).String()
 	o.FacilitatorAddress = addr
 	return o, true
 }
@@ -249,13 +249,10 @@ func (g *Gateway) gate(w *statusWriter, r *http.Request, rt route, rec *record) 
 	}
 
 	res := g.resource(r)
+	pay.offer = offer
 	if pay.upto != nil {
 		// Verified as signed: the maximum the buyer authorized.
-		auth := offer
-		auth.Amount = terms.Value.String()
-		pay.offer = auth
-	} else {
-		pay.offer = offer
+		pay.offer.Amount = terms.Value.String()
 	}
 	pay.res = res
 	pay.req = pay.offer.RequirementsFor(p, res)
@@ -306,7 +303,7 @@ func (g *Gateway) gate(w *statusWriter, r *http.Request, rt route, rec *record) 
 	if u := pay.upto; u != nil {
 		body := u.body
 		if u.obj != nil {
-			shaped, err := shapeInferenceRequest(u.obj, &u.req, g.prices.outputBound(u.req.maxTokens), rt.path == "/v1/embeddings")
+			shaped, err := shapeInferenceRequest(u.obj, &u.req, g.prices.OutputBound(u.req.maxTokens), rt.path == "/v1/embeddings")
 			if err == nil {
 				body = shaped
 			}
@@ -315,8 +312,7 @@ func (g *Gateway) gate(w *statusWriter, r *http.Request, rt route, rec *record) 
 		r.ContentLength = int64(len(body))
 		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	}
-	_, abort = g.forward(w, r, rt, rec, pay)
-	return abort
+	return g.forward(w, r, rt, rec, pay)
 }
 
 // peekMaxTokens reads a small unpaid inference body to price upto for its max_tokens: at most
@@ -383,7 +379,6 @@ type payment struct {
 	// upstreamCalled is set once the request was sent upstream: the authorization is spent
 	// for this process from then on, whatever happens next.
 	upstreamCalled bool
-	attempted      bool
 	resp           *x402.SettleResponse
 	err            error
 }
@@ -401,12 +396,11 @@ type uptoState struct {
 // settlement that was started is finished even if the client leaves meanwhile or the server
 // is shutting down (the caller checks the client is there before starting).
 func (g *Gateway) settle(ctx context.Context, pay *payment, rec *record) bool {
-	pay.attempted = true
 	req := pay.req
 	if u := pay.upto; u != nil {
 		// upto settles what was used: the settle-time requirement's amount (specs/schemes/upto
 		// §5), never above the authorized maximum; nothing used settles nothing.
-		amount := g.prices.cost(u.used.prompt, u.used.completion)
+		amount := g.prices.Cost(u.used.prompt, u.used.completion)
 		if amount.Cmp(pay.terms.Value) > 0 {
 			amount.Set(pay.terms.Value)
 		}

@@ -20,7 +20,6 @@ import (
 type exchange struct {
 	rt     route
 	pay    *payment
-	payer  string
 	client context.Context // the client's request context (not the upstream timeout)
 	start  time.Time
 
@@ -79,8 +78,8 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 			delete(h, k)
 		}
 	}
-	if x.payer != "" {
-		h.Set(HeaderPayer, x.payer)
+	if x.pay.payer != "" {
+		h.Set(HeaderPayer, x.pay.payer)
 	}
 	x.start = time.Now()
 	x.pay.upstreamCalled = true
@@ -329,12 +328,12 @@ func (gw *gateWriter) FlushError() error {
 }
 
 // forward sends a verified request upstream and settles as the package doc says. It reports
-// whether content paid for reached the client, and whether the client's connection must be
-// aborted (a stream that broke midway must not look complete to the client).
-func (g *Gateway) forward(w *statusWriter, r *http.Request, rt route, rec *record, pay *payment) (delivered, abort bool) {
+// whether the client's connection must be aborted (a stream that broke midway must not look
+// complete to the client).
+func (g *Gateway) forward(w *statusWriter, r *http.Request, rt route, rec *record, pay *payment) (abort bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(g.limits.UpstreamTimeoutSeconds)*time.Second)
 	defer cancel()
-	x := &exchange{rt: rt, pay: pay, payer: pay.payer, client: r.Context()}
+	x := &exchange{rt: rt, pay: pay, client: r.Context()}
 	ctx = context.WithValue(ctx, exchangeKey{}, x)
 	gw := &gateWriter{g: g, real: w, x: x, pay: pay, rec: rec, h: make(http.Header), limit: g.limits.MaxBodyBytes}
 
@@ -345,14 +344,14 @@ func (g *Gateway) forward(w *statusWriter, r *http.Request, rt route, rec *recor
 		// The proxy gave up before any answer without calling proxyError.
 		g.fail(rec, "upstream_error")
 		writeJSON(w, http.StatusBadGateway, errorBody{Error: "upstream unavailable", Reason: "upstream_unavailable"})
-		return false, false
+		return false
 	case stFailed:
 		g.m.failed.WithLabelValues(unchargedReason(rec.reason)).Inc()
-		return false, false
+		return false
 	case stPassthrough:
 		rec.reason = "upstream_status_" + strconv.Itoa(gw.code)
 		g.m.failed.WithLabelValues("upstream_error").Inc()
-		return false, aborted
+		return aborted
 	case stStream:
 		complete := !aborted && x.bodyEOF && x.bodyErr == nil && gw.writeErr == nil && x.client.Err() == nil
 		if !complete {
@@ -381,11 +380,11 @@ func (g *Gateway) forward(w *statusWriter, r *http.Request, rt route, rec *recor
 				w.Header().Set(x402.HeaderXPaymentResponse, rc)
 			}
 		}
-		return true, !complete
+		return !complete
 	case stBuffer:
 		if x.client.Err() != nil {
 			g.fail(rec, "client_cancelled")
-			return false, false
+			return false
 		}
 		if aborted || x.bodyErr != nil {
 			g.fail(rec, "upstream_error")
@@ -393,14 +392,14 @@ func (g *Gateway) forward(w *statusWriter, r *http.Request, rt route, rec *recor
 				rec.err = x.bodyErr.Error()
 			}
 			writeJSON(w, http.StatusBadGateway, errorBody{Error: "upstream response broke off", Reason: "upstream_error", Hint: "the payment was not used; retry with the same payment"})
-			return false, false
+			return false
 		}
 		if u := pay.upto; u != nil {
 			u.used = bufferedUsage(gw.buf, u.req)
 		}
 		if !g.settle(x.client, pay, rec) {
 			writeSettleFailure(w, pay)
-			return false, false
+			return false
 		}
 		rc := receipt(pay)
 		gw.h.Set(x402.HeaderPaymentResponse, rc)
@@ -413,23 +412,23 @@ func (g *Gateway) forward(w *statusWriter, r *http.Request, rt route, rec *recor
 		if len(gw.buf) > 0 {
 			_, _ = w.Write(gw.buf)
 		}
-		return true, false
+		return false
 	case stDirect:
 		if aborted || x.bodyErr != nil || gw.writeErr != nil {
 			rec.reason = "incomplete_after_settlement"
 			if x.bodyErr != nil {
 				rec.err = x.bodyErr.Error()
 			}
-			return true, true
+			return true
 		}
-		return true, false
+		return false
 	case stSettleFailed:
-		return false, false
+		return false
 	case stAbort:
 		g.fail(rec, "client_cancelled")
-		return false, true
+		return true
 	}
-	return false, aborted
+	return aborted
 }
 
 // bodyAllowed reports whether a response with this status may have a body (RFC 9110).

@@ -186,9 +186,7 @@ func Redact(raw string) string {
 	if err != nil {
 		return "(unparseable URL)"
 	}
-	if u.User != nil {
-		u.User = nil
-	}
+	u.User = nil
 	return u.String()
 }
 

@@ -131,15 +131,15 @@ func chargingOf(o *v1alpha1.ServiceOffer) (map[string]any, error) {
 	}
 	schemes := []map[string]any{exact}
 	if m := p.Metering; m != nil {
-		in, _ := new(big.Int).SetString(m.InputPerMTok, 10)
-		out, _ := new(big.Int).SetString(m.OutputPerMTok, 10)
-		most := new(big.Int).Add(new(big.Int).Mul(in, big.NewInt(m.MaxInputTokens)), new(big.Int).Mul(out, big.NewInt(m.MaxOutputTokens)))
-		most.Add(most, big.NewInt(999_999)).Quo(most, big.NewInt(1_000_000))
+		prices, err := m.Prices()
+		if err != nil {
+			return nil, err
+		}
 		schemes = append([]map[string]any{{
 			"scheme": "upto", "transferMethod": "permit2",
 			"inputPerMTok": units(m.InputPerMTok), "outputPerMTok": units(m.OutputPerMTok),
 			"maxInputTokens": m.MaxInputTokens, "maxOutputTokens": m.MaxOutputTokens,
-			"maxPerRequest": units(most.String()),
+			"maxPerRequest": units(prices.MaxCost(0).String()),
 			"note":          "charged what each answer used, rounded up to an atomic unit; nothing used, nothing charged",
 		}}, schemes...)
 	}

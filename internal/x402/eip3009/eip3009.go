@@ -67,7 +67,8 @@ func Keccak256(data ...[]byte) [32]byte {
 
 var maxUint256 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
 
-func encodeUint(field string, n *big.Int) ([32]byte, error) {
+// EncodeUint is the ABI word of a uint256 field; field names it in errors.
+func EncodeUint(field string, n *big.Int) ([32]byte, error) {
 	var w [32]byte
 	if n == nil {
 		return w, fmt.Errorf("eip3009: %s is missing", field)
@@ -79,7 +80,8 @@ func encodeUint(field string, n *big.Int) ([32]byte, error) {
 	return w, nil
 }
 
-func encodeAddress(field, addr string) ([32]byte, error) {
+// EncodeAddress is the ABI word of an address field; field names it in errors.
+func EncodeAddress(field, addr string) ([32]byte, error) {
 	var w [32]byte
 	if !chains.IsHexAddress(addr) {
 		return w, fmt.Errorf("eip3009: %s %q is not a 20-byte hex address", field, addr)
@@ -92,11 +94,11 @@ func encodeAddress(field, addr string) ([32]byte, error) {
 
 // DomainSeparator is hashStruct(EIP712Domain), the token's DOMAIN_SEPARATOR.
 func DomainSeparator(d Domain) ([32]byte, error) {
-	chainID, err := encodeUint("chainId", d.ChainID)
+	chainID, err := EncodeUint("chainId", d.ChainID)
 	if err != nil {
 		return [32]byte{}, err
 	}
-	vc, err := encodeAddress("verifyingContract", d.VerifyingContract)
+	vc, err := EncodeAddress("verifyingContract", d.VerifyingContract)
 	if err != nil {
 		return [32]byte{}, err
 	}
@@ -113,7 +115,7 @@ func StructHash(a Authorization) ([32]byte, error) {
 		name string
 		addr string
 	}{{"from", a.From}, {"to", a.To}} {
-		w, err := encodeAddress(f.name, f.addr)
+		w, err := EncodeAddress(f.name, f.addr)
 		if err != nil {
 			return [32]byte{}, err
 		}
@@ -123,7 +125,7 @@ func StructHash(a Authorization) ([32]byte, error) {
 		name string
 		n    *big.Int
 	}{{"value", a.Value}, {"validAfter", a.ValidAfter}, {"validBefore", a.ValidBefore}} {
-		w, err := encodeUint(f.name, f.n)
+		w, err := EncodeUint(f.name, f.n)
 		if err != nil {
 			return [32]byte{}, err
 		}

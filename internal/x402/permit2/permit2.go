@@ -13,14 +13,12 @@
 package permit2
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
-	"github.com/obol/obol/internal/chains"
 	"github.com/obol/obol/internal/x402"
 	"github.com/obol/obol/internal/x402/eip3009"
 )
@@ -45,11 +43,11 @@ var (
 
 // DomainSeparator is Permit2's DOMAIN_SEPARATOR on the chain.
 func DomainSeparator(chainID *big.Int) ([32]byte, error) {
-	id, err := word(chainID)
+	id, err := eip3009.EncodeUint("chainId", chainID)
 	if err != nil {
-		return [32]byte{}, fmt.Errorf("permit2: chainId: %w", err)
+		return [32]byte{}, fmt.Errorf("permit2: %w", err)
 	}
-	vc, err := address(x402.Permit2Address)
+	vc, err := eip3009.EncodeAddress("verifyingContract", x402.Permit2Address)
 	if err != nil {
 		return [32]byte{}, err
 	}
@@ -77,9 +75,9 @@ func Digest(chainID *big.Int, a *x402.Permit2Authorization) ([32]byte, error) {
 func structHash(a *x402.Permit2Authorization) ([32]byte, error) {
 	var bad error
 	addr := func(field, s string) [32]byte {
-		w, err := address(s)
+		w, err := eip3009.EncodeAddress(field, s)
 		if err != nil && bad == nil {
-			bad = fmt.Errorf("permit2: %s: %w", field, err)
+			bad = fmt.Errorf("permit2: %w", err)
 		}
 		return w
 	}
@@ -89,7 +87,7 @@ func structHash(a *x402.Permit2Authorization) ([32]byte, error) {
 			bad = fmt.Errorf("permit2: %s: %w", field, err)
 			return [32]byte{}
 		}
-		w, _ := word(n)
+		w, _ := eip3009.EncodeUint(field, n) // ParseUint256 bounds n to 256 bits
 		return w
 	}
 	token, amount := addr("permitted.token", a.Permitted.Token), num("permitted.amount", a.Permitted.Amount)
@@ -127,24 +125,4 @@ func Recover(chainID *big.Int, a *x402.Permit2Authorization, sig []byte) (string
 		return "", err
 	}
 	return eip3009.RecoverHash(d, sig)
-}
-
-var maxUint256 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
-
-func word(n *big.Int) ([32]byte, error) {
-	var w [32]byte
-	if n == nil || n.Sign() < 0 || n.Cmp(maxUint256) > 0 {
-		return w, fmt.Errorf("%v is not a uint256", n)
-	}
-	n.FillBytes(w[:])
-	return w, nil
-}
-
-func address(s string) ([32]byte, error) {
-	var w [32]byte
-	if !chains.IsHexAddress(s) {
-		return w, fmt.Errorf("%q is not a 20-byte hex address", s)
-	}
-	_, err := hex.Decode(w[12:], []byte(s[2:]))
-	return w, err
 }

@@ -408,3 +408,51 @@ func TestBuyerRefusesForeignChallenges(t *testing.T) {
 		t.Fatalf("ChooseV1 = %v", err)
 	}
 }
+
+// upto at the facilitator: verify takes the authorized maximum; settle takes any amount up to
+// it (the transfer is that amount), refuses more, and settles zero without a transaction or
+// spending the nonce.
+func TestFacilitatorUpto(t *testing.T) {
+	fac := x402test.NewFacilitator(t, x402test.FacilitatorOptions{})
+	client := &x402.Facilitator{URL: fac.URL()}
+	ctx := context.Background()
+	b := x402test.NewBuyer(t, 2)
+	req := x402.Requirements{Scheme: x402.SchemeUpto, Network: "eip155:84532", Amount: "5000", Asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+		PayTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", MaxTimeoutSeconds: 60, Extra: map[string]any{"facilitatorAddress": x402test.Signer}}
+	p, err := b.PayloadV2(req, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vr, err := client.Verify(ctx, p, req); err != nil || !vr.IsValid {
+		t.Fatalf("verify = %+v, %v", vr, err)
+	}
+	at := func(amount string) x402.Requirements { r := req; r.Amount = amount; return r }
+	if vr, _ := client.Verify(ctx, p, at("4999")); vr.IsValid {
+		t.Fatal("verify accepted requirements below the signed maximum")
+	}
+	if sr, _ := client.Settle(ctx, p, at("5001")); sr.Success || sr.ErrorReason != x402test.ReasonSettlementExceedsAmount {
+		t.Fatalf("settling above the maximum: %+v", sr)
+	}
+	if sr, _ := client.Settle(ctx, p, at("0")); !sr.Success || sr.Transaction != "" || sr.Amount != "0" || fac.ZeroSettlements() != 1 {
+		t.Fatalf("zero settlement: %+v", sr)
+	}
+	sr, err := client.Settle(ctx, p, at("1234"))
+	if err != nil || !sr.Success || sr.Amount != "1234" {
+		t.Fatalf("settle 1234 = %+v, %v", sr, err)
+	}
+	st := fac.Settlements()
+	if len(st) != 1 || st[0].Value != "1234" || st[0].Authorized != "5000" || st[0].Scheme != x402.SchemeUpto || st[0].Method != x402.TransferPermit2 {
+		t.Fatalf("settlements %+v", st)
+	}
+	if sr, _ := client.Settle(ctx, p, at("1")); sr.Success {
+		t.Fatal("one authorization settled twice")
+	}
+	other := x402test.NewBuyer(t, 2)
+	other.Permit2 = func(a *x402.Permit2Authorization) {
+		a.Witness.Facilitator = "0x1111111111111111111111111111111111111111"
+	}
+	q, _ := other.PayloadV2(req, nil, nil)
+	if vr, _ := client.Verify(ctx, q, req); vr.IsValid {
+		t.Fatal("an authorization bound to another facilitator verified")
+	}
+}
