@@ -34,7 +34,8 @@
 // A payment is delivered at most once, by any number of replicas: settlement comes first, and
 // the facilitator refuses a used nonce. Within a process, an authorization whose request
 // reached the upstream is never accepted again, charged or not; one refused before that
-// (verification, limits, the facilitator down) is released so the buyer may retry it.
+// (verification, limits, the facilitator down, the upstream refusing the connection) is
+// released so the buyer may retry it.
 package gateway
 
 import (

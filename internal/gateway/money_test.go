@@ -319,8 +319,13 @@ func TestMoneyRule3_NoSettlementWhenUpstreamFails(t *testing.T) {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
 			}
 			if tc.reason != "" {
-				if m := errorJSON(t, resp); m["reason"] != tc.reason {
+				m := errorJSON(t, resp)
+				if m["reason"] != tc.reason {
 					t.Errorf("body %v, want reason %s", m, tc.reason)
+				}
+				// The hint tells the truth about retrying: the same payment only if unspent.
+				if same := strings.Contains(fmt.Sprint(m["hint"]), "same payment"); same != (tc.name == "unreachable") {
+					t.Errorf("hint %q", m["hint"])
 				}
 			} else {
 				readAll(t, resp)
@@ -331,12 +336,18 @@ func TestMoneyRule3_NoSettlementWhenUpstreamFails(t *testing.T) {
 			if n := e.fac.SettleCalls(); n != 0 {
 				t.Fatalf("%d settle calls", n)
 			}
-			// The upstream did work for this authorization: it is never accepted again, even
-			// though it was not charged (a buyer pays a new authorization to retry).
+			// The upstream was reached for this authorization: it is never accepted again,
+			// though it was not charged (a buyer pays a new authorization to retry). One that
+			// never reached it (the connection refused) is still the buyer's to use.
 			e.up.set(echoHandler)
 			resp = e.do(http.MethodGet, testPrefix+"/x", nil, name, value)
-			if m := errorJSON(t, resp); resp.StatusCode != 402 || m["reason"] != "replayed_payment" || len(e.fac.Settlements()) != 0 {
-				t.Fatalf("retrying the authorization: %d %v, settlements %d", resp.StatusCode, m, len(e.fac.Settlements()))
+			m := errorJSON(t, resp)
+			wantReason := "replayed_payment"
+			if tc.name == "unreachable" {
+				wantReason = "upstream_unavailable"
+			}
+			if m["reason"] != wantReason || len(e.fac.Settlements()) != 0 {
+				t.Fatalf("retrying the authorization: %d %v, settlements %d; want reason %s", resp.StatusCode, m, len(e.fac.Settlements()), wantReason)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/obol/obol/internal/x402"
@@ -226,7 +227,7 @@ func (g *Gateway) gate(w *statusWriter, r *http.Request, rt route, rec *record) 
 	// From here the nonce is held. It is released only if the request never reached the
 	// upstream: an authorization that bought any upstream work is never accepted again.
 	defer func() {
-		if !pay.upstreamCalled {
+		if !pay.upstreamCalled.Load() {
 			g.nonces.remove(key)
 		}
 	}()
@@ -376,9 +377,10 @@ type payment struct {
 	res   x402.ResourceInfo
 	payer string
 	upto  *uptoState // per-token payments
-	// upstreamCalled is set once the request was sent upstream: the authorization is spent
-	// for this process from then on, whatever happens next.
-	upstreamCalled bool
+	// upstreamCalled is set once the request reached the upstream (set by the transport's
+	// goroutine): the authorization is spent for this process from then on, whatever happens
+	// next.
+	upstreamCalled atomic.Bool
 	resp           *x402.SettleResponse
 	err            error
 }

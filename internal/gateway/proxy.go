@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"strconv"
 	"strings"
@@ -82,7 +83,11 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		h.Set(HeaderPayer, x.pay.payer)
 	}
 	x.start = time.Now()
-	x.pay.upstreamCalled = true
+	// The authorization is spent for this process once the request has reached the upstream:
+	// its headers were written to an upstream connection (a refused dial spends nothing).
+	pr.Out = pr.Out.WithContext(httptrace.WithClientTrace(pr.Out.Context(), &httptrace.ClientTrace{
+		WroteHeaders: func() { x.pay.upstreamCalled.Store(true) },
+	}))
 }
 
 // modifyResponse classifies the upstream's answer and watches its body to the end.
@@ -128,15 +133,15 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.As(err, &mbe):
 		gw.rec.reason = "body_too_large"
-		writeJSON(gw.real, http.StatusRequestEntityTooLarge, errorBody{Error: "request body too large", Reason: "body_too_large", Hint: "at most " + strconv.FormatInt(mbe.Limit, 10) + " bytes; the payment was not used"})
+		writeJSON(gw.real, http.StatusRequestEntityTooLarge, errorBody{Error: "request body too large", Reason: "body_too_large", Hint: "at most " + strconv.FormatInt(mbe.Limit, 10) + " bytes; " + retryHint(x.pay)})
 	case x.client.Err() != nil:
 		gw.rec.reason = "client_cancelled"
 	case errors.Is(err, context.DeadlineExceeded):
 		gw.rec.reason = "upstream_timeout"
-		writeJSON(gw.real, http.StatusGatewayTimeout, errorBody{Error: "upstream timed out", Reason: "upstream_timeout", Hint: "the payment was not used; retry with the same payment"})
+		writeJSON(gw.real, http.StatusGatewayTimeout, errorBody{Error: "upstream timed out", Reason: "upstream_timeout", Hint: retryHint(x.pay)})
 	default:
 		gw.rec.reason = "upstream_unavailable"
-		writeJSON(gw.real, http.StatusBadGateway, errorBody{Error: "upstream unavailable", Reason: "upstream_unavailable", Hint: "the payment was not used; retry with the same payment"})
+		writeJSON(gw.real, http.StatusBadGateway, errorBody{Error: "upstream unavailable", Reason: "upstream_unavailable", Hint: retryHint(x.pay)})
 	}
 	gw.rec.err = err.Error()
 }
@@ -391,7 +396,7 @@ func (g *Gateway) forward(w *statusWriter, r *http.Request, rt route, rec *recor
 			if x.bodyErr != nil {
 				rec.err = x.bodyErr.Error()
 			}
-			writeJSON(w, http.StatusBadGateway, errorBody{Error: "upstream response broke off", Reason: "upstream_error", Hint: "the payment was not used; retry with the same payment"})
+			writeJSON(w, http.StatusBadGateway, errorBody{Error: "upstream response broke off", Reason: "upstream_error", Hint: retryHint(pay)})
 			return false
 		}
 		if u := pay.upto; u != nil {
@@ -429,6 +434,16 @@ func (g *Gateway) forward(w *statusWriter, r *http.Request, rt route, rec *recor
 		return true
 	}
 	return aborted
+}
+
+// retryHint tells a buyer whose payment was not charged how to retry: with the same payment
+// when the request never reached the upstream, else with a new one (gate never accepts an
+// authorization twice once it bought upstream work).
+func retryHint(pay *payment) string {
+	if pay.upstreamCalled.Load() {
+		return "the payment was not charged, but the upstream was reached: retry with a new payment"
+	}
+	return "the payment was not used; retry with the same payment"
 }
 
 // bodyAllowed reports whether a response with this status may have a body (RFC 9110).
