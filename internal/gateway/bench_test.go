@@ -57,11 +57,17 @@ type benchEnv struct {
 
 const benchBody = `{"id":"cmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}`
 
-func newBenchEnv(tb testing.TB) *benchEnv { return newBenchEnvWithLatency(tb, 0) }
+func newBenchEnv(tb testing.TB) *benchEnv { return newBenchEnvWith(tb, 0, false) }
 
 // newBenchEnvWithLatency's upstream takes latency to answer each request, as a real API or
 // model server does; 0 is an upstream that does no work at all.
 func newBenchEnvWithLatency(tb testing.TB, latency time.Duration) *benchEnv {
+	return newBenchEnvWith(tb, latency, false)
+}
+
+// newBenchEnvWith prices the offer per token and pays it with upto when upto is set: the
+// request body is read and reshaped, the answer's usage read, and the amount computed.
+func newBenchEnvWith(tb testing.TB, latency time.Duration, upto bool) *benchEnv {
 	e := &benchEnv{fac: newInstantFacilitator(tb)}
 	e.up = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -81,6 +87,10 @@ func newBenchEnvWithLatency(tb testing.TB, latency time.Duration) *benchEnv {
 	}))
 	tb.Cleanup(e.up.Close)
 	cfg := testConfig(gatewayconfig.ModeInference, e.up.URL, e.fac.srv.URL)
+	if upto {
+		cfg.Payment.Metering = &gatewayconfig.Metering{InputPerMTok: "500000", OutputPerMTok: "2000000", MaxInputTokens: 8192, MaxOutputTokens: 1024,
+			FacilitatorAddress: x402test.Signer}
+	}
 	gw, err := NewGateway(cfg, Options{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), MaxNonces: 1 << 20})
 	if err != nil {
 		tb.Fatal(err)
@@ -95,6 +105,11 @@ func newBenchEnvWithLatency(tb testing.TB, latency time.Duration) *benchEnv {
 	tb.Cleanup(t.CloseIdleConnections)
 	e.req = gw.offer.V2(x402.ResourceInfo{})
 	e.buyer = x402test.NewBuyer(tb, 2)
+	if upto {
+		o, _ := gw.uptoOffer(tb.Context(), 0)
+		e.req = o.V2(x402.ResourceInfo{})
+		e.buyer.Scheme = x402.SchemeUpto
+	}
 	return e
 }
 
@@ -293,6 +308,45 @@ func BenchmarkGateway(b *testing.B) {
 	b.ReportMetric(ms(f.ttfbDirect), "ttfb-direct-ms")
 }
 
+// BenchmarkGatewayUpto is BenchmarkGateway's paid path for a per-token offer paid with x402
+// upto (Permit2 signature checked, body read and bounded, usage read, amount computed and
+// settled), against the same upstream reached directly in the same run:
+//
+//	added-ms-p50       median upto-paid latency through the gateway minus the direct median
+//	throughput-ratio   upto-paid requests/s through the gateway / direct requests/s (16 workers)
+func BenchmarkGatewayUpto(b *testing.B) {
+	const samples, workers, total = 400, 16, 2000
+	e := newBenchEnvWith(b, 0, true)
+	pay := e.sign(b, samples+total+20+b.N)
+	take := func() string { p := pay[0]; pay = pay[1:]; return p }
+	for range 20 {
+		e.do(b, e.up.URL, "/v1/chat/completions", "")
+		e.do(b, e.gw.URL, "/v1/chat/completions", take())
+	}
+	var direct, gated []time.Duration
+	for range samples {
+		t0 := time.Now()
+		e.do(b, e.up.URL, "/v1/chat/completions", "")
+		direct = append(direct, time.Since(t0))
+		f0 := e.fac.handler.Load()
+		t0 = time.Now()
+		e.do(b, e.gw.URL, "/v1/chat/completions", take())
+		gated = append(gated, time.Since(t0)-time.Duration(e.fac.handler.Load()-f0))
+	}
+	directRPS := e.throughput(b, e.up.URL, nil, workers, total)
+	gatewayRPS := e.throughput(b, e.gw.URL, pay[:total], workers, total)
+	pay = pay[total:]
+	b.ResetTimer()
+	for range b.N {
+		e.do(b, e.gw.URL, "/v1/chat/completions", take())
+	}
+	b.StopTimer()
+	b.ReportMetric(ms(median(gated)-median(direct)), "added-ms-p50")
+	b.ReportMetric(ms(median(direct)), "direct-ms-p50")
+	b.ReportMetric(gatewayRPS/directRPS, "throughput-ratio")
+	b.ReportMetric(gatewayRPS, "gateway-req/s")
+}
+
 // TestBenchmarkHarness runs the measurement once at a small scale so the benchmark's code is
 // exercised by `go test`.
 func TestBenchmarkHarness(t *testing.T) {
@@ -308,4 +362,9 @@ func TestBenchmarkHarness(t *testing.T) {
 	if e.fac.handler.Load() == 0 {
 		t.Fatal("facilitator time not accounted")
 	}
+	u := newBenchEnvWith(t, 0, true)
+	if u.req.Scheme != x402.SchemeUpto {
+		t.Fatalf("upto bench requirement %+v", u.req)
+	}
+	u.do(t, u.gw.URL, "/v1/chat/completions", u.sign(t, 1)[0])
 }
