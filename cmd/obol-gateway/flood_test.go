@@ -23,9 +23,9 @@ import (
 )
 
 // TestFloodStaysUnderMemoryLimit runs the gateway binary as the chart runs it (GOMEMLIMIT 90%
-// of the 128Mi limit) and floods it on loopback: 2000 connections trickling request bodies a
-// byte at a time, 1000 slowloris connections trickling headers, 2000 clients at once, and 500
-// forged payments. Honest buyers are still served throughout, the forged payments cost the
+// of the 128Mi limit) and floods it on loopback: 2000 connections that declare a 1 MiB body
+// and send a byte, 1000 slowloris connections trickling headers, 2000 clients at once, 400
+// forged payments, and 300 paid streams abandoned after their first event. Honest buyers are still served throughout, the forged payments cost the
 // facilitator nothing, and the process's peak RSS stays under the limit. Every loop is bounded.
 func TestFloodStaysUnderMemoryLimit(t *testing.T) {
 	if testing.Short() {
@@ -35,7 +35,17 @@ func TestFloodStaysUnderMemoryLimit(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if body, _ := io.ReadAll(r.Body); strings.Contains(string(body), `"stream":true`) {
+			// A long stream, which the flood's buyers abandon after its first event.
+			w.Header().Set("Content-Type", "text/event-stream")
+			for i := 0; i < 100 && r.Context().Err() == nil; i++ {
+				fmt.Fprintf(w, "data: {\"choices\":[{\"delta\":{\"content\":\"t%d\"}}]}\n\n", i)
+				_ = http.NewResponseController(w).Flush()
+				time.Sleep(20 * time.Millisecond)
+			}
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"choices":[{"message":{"content":"paid"}}]}`)
 	}))
@@ -144,14 +154,55 @@ func TestFloodStaysUnderMemoryLimit(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// 300 paid streams abandoned after their first event, 50 at a time: each was settled
+	// before its first byte, so hanging up gets nothing for free.
+	var abandoned atomic.Int64
+	settledBefore := len(fac.Settlements())
+	for range 300 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			h, err := buyer.SignV2(req, nil)
+			if err != nil {
+				return
+			}
+			hr, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(`{"stream":true,"messages":[]}`))
+			hr.Header.Set(x402.HeaderPaymentSignature, h)
+			for try := 0; try < 50; try++ {
+				resp, err := client.Do(hr)
+				if err != nil {
+					return
+				}
+				if resp.StatusCode == http.StatusServiceUnavailable {
+					resp.Body.Close()
+					time.Sleep(20 * time.Millisecond)
+					hr, _ = http.NewRequest(http.MethodPost, base+path, strings.NewReader(`{"stream":true,"messages":[]}`))
+					hr.Header.Set(x402.HeaderPaymentSignature, h)
+					continue
+				}
+				if resp.StatusCode == 200 {
+					_, _ = bufio.NewReader(resp.Body).ReadString('\n')
+					abandoned.Add(1)
+				}
+				resp.Body.Close() // hangs up mid-stream
+				return
+			}
+		}()
+	}
+	wg.Wait()
 	hwm := peakRSS(t, cmd.Process.Pid)
-	t.Logf("flood: %d unpaid answered 402, %d/%d honest paid served, %d forged served, facilitator verify calls %d, peak RSS %.1f MiB",
-		unpaid402.Load(), honestOK.Load(), honest.Load(), forgedServed.Load(), fac.Verifies(), float64(hwm)/(1<<20))
+	if paid := len(fac.Settlements()) - settledBefore; abandoned.Load() != 300 || paid != 300 {
+		t.Errorf("%d streams abandoned, %d settled; want 300 and 300", abandoned.Load(), paid)
+	}
+	t.Logf("flood: %d unpaid answered 402, %d/%d honest paid served, %d forged served, %d streams abandoned and paid, facilitator verify calls %d, peak RSS %.1f MiB",
+		unpaid402.Load(), honestOK.Load(), honest.Load(), forgedServed.Load(), abandoned.Load(), fac.Verifies(), float64(hwm)/(1<<20))
 	if unpaid402.Load() != 2000 || honestOK.Load() != honest.Load() || forgedServed.Load() != 0 {
 		t.Errorf("unpaid 402s %d/2000, honest %d/%d, forged served %d", unpaid402.Load(), honestOK.Load(), honest.Load(), forgedServed.Load())
 	}
-	if fac.Verifies() != int(honest.Load()) {
-		t.Errorf("%d facilitator verifications for %d honest payments: forged ones reached it", fac.Verifies(), honest.Load())
+	if fac.Verifies() != int(honest.Load()+abandoned.Load()) {
+		t.Errorf("%d facilitator verifications for %d honest payments: forged ones reached it", fac.Verifies(), honest.Load()+abandoned.Load())
 	}
 	if hwm >= 128<<20 {
 		t.Errorf("peak RSS %d bytes, over the chart's 128Mi limit", hwm)

@@ -123,6 +123,7 @@ func TestEndToEnd(t *testing.T) {
 	// both protocol generations.
 	servePaid(t, edgeURL+"/services/qwen/v1/chat/completions", 2, model, fac, 1)
 	servePaid(t, weatherURL+"/forecast?city=Paris", 1, model, fac, 2)
+	payPerTokenAndOBOL(t, h, wait, edgeURL+"/services/qwen/v1/chat/completions", weatherURL+"/forecast", fac)
 	routeStatus(t, h, wait)
 	conflictRefused(t, h)
 

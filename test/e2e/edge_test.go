@@ -172,6 +172,54 @@ func servePaid(t *testing.T, url string, version int, up *upstream, fac *x402tes
 	t.Logf("x402 v%d buyer at %s (edge -> gateway pod): 402 unpaid, 200 paid, settled %s to %s (tx %s)", version, url, s[len(s)-1].Value, s[len(s)-1].To, receipt.Transaction)
 }
 
+// payPerTokenAndOBOL: qwen repriced per token is paid with x402 upto through the edge and
+// settled for the upstream's usage (5 prompt + 2 completion tokens at 0.5 USDC per million:
+// 3.5 -> 4 atomic units, of a maximum of 32768 × 0.5 + 16 × 0.5 = 16392); weather repriced in
+// OBOL (a Permit2 token) is paid with an exact Permit2 payment. Both gateways run as pods.
+func payPerTokenAndOBOL(t *testing.T, h *harness, wait []string, qwenURL, weatherURL string, fac *x402test.Facilitator) {
+	t.Helper()
+	h.must(t, append([]string{"sell", "update", "qwen", "--per-mtok", "0.5"}, wait...)...)
+	buyer := x402test.NewBuyer(t, 2)
+	buyer.Scheme = x402.SchemeUpto
+	req, _ := http.NewRequest(http.MethodPost, qwenURL, strings.NewReader(`{"model":"qwen3:8b","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, receipt, err := buyer.Do(req)
+	if err != nil {
+		t.Fatalf("upto payment: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	s := fac.Settlements()
+	last := s[len(s)-1]
+	if resp.StatusCode != http.StatusOK || receipt == nil || receipt.Amount != "4" || last.Scheme != x402.SchemeUpto || last.Value != "4" || last.Authorized != "16392" {
+		t.Fatalf("upto payment: %d, receipt %+v, settlement %+v", resp.StatusCode, receipt, last)
+	}
+	t.Logf("x402 upto buyer at %s: authorized %s, settled %s for 7 tokens", qwenURL, last.Authorized, last.Value)
+
+	h.must(t, append([]string{"sell", "update", "weather", "--token", "OBOL"}, wait...)...)
+	resp, receipt, err = x402test.NewBuyer(t, 2).Do(mustRequest(t, http.MethodGet, weatherURL))
+	if err != nil {
+		t.Fatalf("OBOL payment: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	s = fac.Settlements()
+	last = s[len(s)-1]
+	if resp.StatusCode != http.StatusOK || receipt == nil || last.Method != x402.TransferPermit2 || last.Value != "1000000000000000" {
+		t.Fatalf("OBOL payment: %d, receipt %+v, settlement %+v", resp.StatusCode, receipt, last)
+	}
+	t.Logf("x402 exact Permit2 buyer at %s: settled %s OBOL atomic units", weatherURL, last.Value)
+}
+
+func mustRequest(t *testing.T, method, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
 // conflictRefused: an offer on a path inside weather's is refused before anything is written.
 func conflictRefused(t *testing.T, h *harness) {
 	t.Helper()
