@@ -15,7 +15,6 @@ import (
 // usage is what an answer used, as the upstream reported it or as counted.
 type usage struct {
 	prompt, completion int64
-	reported           bool // from the upstream's usage object
 }
 
 // inferenceRequest is what the gateway reads of an OpenAI-compatible request body.
@@ -136,7 +135,7 @@ type usageReport struct {
 func bufferedUsage(body []byte, req inferenceRequest) usage {
 	var r usageReport
 	if json.Unmarshal(body, &r) == nil && r.Usage != nil {
-		return usage{prompt: r.Usage.PromptTokens, completion: r.Usage.CompletionTokens, reported: true}
+		return usage{prompt: r.Usage.PromptTokens, completion: r.Usage.CompletionTokens}
 	}
 	text := 0
 	for _, c := range r.Choices {
@@ -233,7 +232,7 @@ func (m *sseMeter) inspect(ev []byte) bool {
 		m.delivered++
 	}
 	if r.Usage != nil {
-		m.seen = &usage{prompt: r.Usage.PromptTokens, completion: r.Usage.CompletionTokens, reported: true}
+		m.seen = &usage{prompt: r.Usage.PromptTokens, completion: r.Usage.CompletionTokens}
 		// The usage-only chunk the gateway asked for is the gateway's, not the client's.
 		if m.req.injectedUsage && len(r.Choices) == 0 {
 			return false

@@ -26,10 +26,10 @@ func GatewayConfig(o *v1alpha1.ServiceOffer) (*gatewayconfig.Config, error) {
 	price := s.Payment.Price
 	var tokens int64
 	var metering *gatewayconfig.Metering
+	if money.TokenPriced(price) && price.PerRequest == "" {
+		tokens = money.DefaultApproxTokensPerRequest // exact's flat price is for this many tokens
+	}
 	if money.TokenPriced(price) && s.Type == v1alpha1.OfferTypeInference {
-		if price.PerRequest == "" {
-			tokens = money.DefaultApproxTokensPerRequest
-		}
 		in, out, err := money.TokenPrices(price, asset.Decimals)
 		if err != nil {
 			return nil, fmt.Errorf("offer %s: price: %w", o.Name, err)
