@@ -262,7 +262,7 @@ func TestObjects(t *testing.T) {
 			if want := "ghcr.io/obol/obol-gateway:" + ch.Metadata.AppVersion; c.Image != want || c.ImagePullPolicy != corev1.PullIfNotPresent {
 				t.Errorf("image %s (%s), want %s (IfNotPresent)", c.Image, c.ImagePullPolicy, want)
 			}
-			if want := []string{"--config", chart.ConfigPath, "--listen", ":8402", "--drain-timeout", "85s"}; !reflect.DeepEqual(c.Args, want) {
+			if want := []string{"--config", chart.ConfigPath, "--listen", ":8402", "--shutdown-delay", "5s", "--drain-timeout", "80s"}; !reflect.DeepEqual(c.Args, want) {
 				t.Errorf("args %q, want %q", c.Args, want)
 			}
 			if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != chart.Port || c.Ports[0].Protocol != corev1.ProtocolTCP {
@@ -473,8 +473,8 @@ func TestRouteDisabledAndOverrides(t *testing.T) {
 	vals["image"] = map[string]any{"tag": "1.2.3", "digest": digest}
 	vals["terminationGracePeriodSeconds"] = 600
 	r := decodeAll(t, mustRender(t, ch, vals, f.release()), serviceOfferSchemas(t))
-	if args := r.deployment.Spec.Template.Spec.Containers[0].Args; args[len(args)-1] != "595s" {
-		t.Errorf("a 600 s grace period drains for %s, want 595s", args[len(args)-1])
+	if args := r.deployment.Spec.Template.Spec.Containers[0].Args; args[len(args)-1] != "590s" {
+		t.Errorf("a 600 s grace period drains for %s, want 590s (5 s serving while the edge lets go, 5 s to spare)", args[len(args)-1])
 	}
 	if got := r.route.Spec.Rules[0].Matches[0].Path.Value; got != f.offer.Spec.Path {
 		t.Errorf("empty route.path: PathPrefix %q, want gateway.pathPrefix %q", got, f.offer.Spec.Path)

@@ -178,7 +178,16 @@ func servePaid(t *testing.T, url string, version int, up *upstream, fac *x402tes
 // OBOL (a Permit2 token) is paid with an exact Permit2 payment. Both gateways run as pods.
 func payPerTokenAndOBOL(t *testing.T, h *harness, wait []string, qwenURL, weatherURL string, fac *x402test.Facilitator) {
 	t.Helper()
-	h.must(t, append([]string{"sell", "update", "qwen", "--per-mtok", "0.5"}, wait...)...)
+	repriced := func(name, ns string, args ...string) {
+		// --wait ends when the new gateway is Ready; the old pod, draining, still serves the
+		// old price for a few seconds, so the buyer comes once it is gone.
+		old := gatewayPods(t, h, name, ns)
+		h.must(t, append(append([]string{"sell", "update", name}, args...), wait...)...)
+		for _, p := range old {
+			h.gone(t, ns, p.Name, &corev1.Pod{})
+		}
+	}
+	repriced("qwen", "llm", "--per-mtok", "0.5")
 	buyer := x402test.NewBuyer(t, 2)
 	buyer.Scheme = x402.SchemeUpto
 	req, _ := http.NewRequest(http.MethodPost, qwenURL, strings.NewReader(`{"model":"qwen3:8b","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`))
@@ -187,26 +196,26 @@ func payPerTokenAndOBOL(t *testing.T, h *harness, wait []string, qwenURL, weathe
 	if err != nil {
 		t.Fatalf("upto payment: %v", err)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	s := fac.Settlements()
 	last := s[len(s)-1]
 	if resp.StatusCode != http.StatusOK || receipt == nil || receipt.Amount != "4" || last.Scheme != x402.SchemeUpto || last.Value != "4" || last.Authorized != "16392" {
-		t.Fatalf("upto payment: %d, receipt %+v, settlement %+v", resp.StatusCode, receipt, last)
+		t.Fatalf("upto payment: %d %s, receipt %+v, settlement %+v", resp.StatusCode, body, receipt, last)
 	}
 	t.Logf("x402 upto buyer at %s: authorized %s, settled %s for 7 tokens", qwenURL, last.Authorized, last.Value)
 
-	h.must(t, append([]string{"sell", "update", "weather", "--token", "OBOL"}, wait...)...)
+	repriced("weather", "apps", "--token", "OBOL")
 	resp, receipt, err = x402test.NewBuyer(t, 2).Do(mustRequest(t, http.MethodGet, weatherURL))
 	if err != nil {
 		t.Fatalf("OBOL payment: %v", err)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	s = fac.Settlements()
 	last = s[len(s)-1]
 	if resp.StatusCode != http.StatusOK || receipt == nil || last.Method != x402.TransferPermit2 || last.Value != "1000000000000000" {
-		t.Fatalf("OBOL payment: %d, receipt %+v, settlement %+v", resp.StatusCode, receipt, last)
+		t.Fatalf("OBOL payment: %d %s, receipt %+v, settlement %+v", resp.StatusCode, body, receipt, last)
 	}
 	t.Logf("x402 exact Permit2 buyer at %s: settled %s OBOL atomic units", weatherURL, last.Value)
 }
