@@ -138,6 +138,7 @@ func TestAttackReleasedPaymentReuse(t *testing.T) {
 	for range 26 {
 		resp := e.do(http.MethodGet, testPrefix+"/x", nil, name, value)
 		readAll(t, resp)
+		resp.Body.Close()
 	}
 	if n := e.up.hits.Load(); n != 1 {
 		t.Fatalf("one authorization drove %d upstream executions, want 1", n)
@@ -424,6 +425,7 @@ func TestUptoAuthorizationBelowTheRequestsCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp = e.do(http.MethodPost, "/v1/chat/completions", strings.NewReader(`{"messages":[],"max_tokens":100}`), x402.HeaderPaymentSignature, h)
+	defer resp.Body.Close()
 	if m := errorJSON(t, resp); resp.StatusCode != 402 || m["reason"] != x402.ReasonAmountMismatch {
 		t.Fatalf("%d %v", resp.StatusCode, m)
 	}

@@ -341,6 +341,7 @@ func TestMoneyRule3_NoSettlementWhenUpstreamFails(t *testing.T) {
 			// never reached it (the connection refused) is still the buyer's to use.
 			e.up.set(echoHandler)
 			resp = e.do(http.MethodGet, testPrefix+"/x", nil, name, value)
+			defer resp.Body.Close()
 			m := errorJSON(t, resp)
 			wantReason := "replayed_payment"
 			if tc.name == "unreachable" {
