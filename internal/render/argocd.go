@@ -78,6 +78,19 @@ func argoWiring(st *settings.Stack) (Files, error) {
 			NamespaceResourceWhitelist: []metav1.GroupKind{{Group: "*", Kind: "*"}},
 		},
 	}
+	// Offers belong to a project of their own: only the gateway chart's kinds, into namespaces
+	// the stack does not own, from the stack repo. A slice cannot widen it.
+	offersProject := &argocd.AppProject{
+		TypeMeta:   tm(argocd.AppProjectKind),
+		ObjectMeta: argoMeta(projectName+ArgoOffersProjectSuffix, "-2"),
+		Spec: argocd.AppProjectSpec{
+			Description:                "obol stack " + st.Metadata.Name + ": its offers, each the gateway chart with a slice's values",
+			SourceRepos:                []string{repo},
+			Destinations:               offerDestinations(),
+			ClusterResourceWhitelist:   []metav1.GroupKind{{Group: "", Kind: "Namespace"}},
+			NamespaceResourceWhitelist: OfferKinds,
+		},
+	}
 	infra := &argocd.Application{
 		TypeMeta:   tm(argocd.ApplicationKind),
 		ObjectMeta: argoMeta(infraName, "-1"),
@@ -110,7 +123,7 @@ func argoWiring(st *settings.Stack) (Files, error) {
 					Finalizers: []string{argocd.ResourcesFinalizer},
 				},
 				Spec: argocd.ApplicationSpec{
-					Project: projectName,
+					Project: projectName + ArgoOffersProjectSuffix,
 					// The vendored chart with the slice's values.yaml (rendered from its offer.yaml).
 					Sources: []argocd.ApplicationSource{
 						{RepoURL: repo, TargetRevision: rev, Path: layout.GatewayChart, Helm: &argocd.ApplicationSourceHelm{
@@ -138,7 +151,7 @@ func argoWiring(st *settings.Stack) (Files, error) {
 		}
 		out[path.Join(dir, ArgoDir, GitEndpointFile)] = b
 	}
-	for name, obj := range map[string]any{"project.yaml": project, "infrastructure.yaml": infra, "offers.yaml": offers} {
+	for name, obj := range map[string]any{"project.yaml": project, "offers-project.yaml": offersProject, "infrastructure.yaml": infra, "offers.yaml": offers} {
 		b, err := manifests(Header, obj)
 		if err != nil {
 			return nil, err
@@ -146,4 +159,14 @@ func argoWiring(st *settings.Stack) (Files, error) {
 		out[path.Join(dir, ArgoDir, name)] = b
 	}
 	return out, nil
+}
+
+// offerDestinations allow every namespace of the cluster but the reserved ones (Argo CD's
+// "!namespace" entries deny).
+func offerDestinations() []argocd.ApplicationDestination {
+	var out []argocd.ApplicationDestination
+	for _, ns := range ReservedNamespaces() {
+		out = append(out, argocd.ApplicationDestination{Server: argocd.InCluster, Namespace: "!" + ns})
+	}
+	return append(out, argocd.ApplicationDestination{Server: argocd.InCluster, Namespace: "*"})
 }

@@ -93,7 +93,10 @@ func fluxWiring(assets fs.FS, st *settings.Stack) (Files, error) {
 	if err != nil {
 		return nil, err
 	}
-	apps, err := manifests(Header, kustomization("applications", "./"+layout.Applications, []string{"infrastructure"}, false))
+	appsKs := kustomization("applications", "./"+layout.Applications, []string{"infrastructure"}, false)
+	// applications/ is applied as an identity that can manage only what slices render.
+	appsKs.Spec.ServiceAccountName = ApplicationsServiceAccount
+	apps, err := manifests(Header, append([]any{appsKs}, fluxLockdown()...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +187,10 @@ func helmRelease(name, targetNamespace, helmChart, valuesConfigMap string, label
 			WaitStrategy:    &helmv2.WaitStrategy{Name: helmv2.WaitStrategyLegacy},
 			ReleaseName:     name,
 			TargetNamespace: targetNamespace,
+			// Installed as the offers identity (only the chart's kinds), with the release
+			// records beside the offer rather than beside Flux's own credentials.
+			ServiceAccountName: OffersServiceAccount,
+			StorageNamespace:   targetNamespace,
 			ChartRef: &helmv2.CrossNamespaceSourceReference{
 				Kind:      sourcev1.HelmChartKind,
 				Name:      helmChart,

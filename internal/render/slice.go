@@ -84,7 +84,7 @@ func Slice(st *settings.Stack, o *v1alpha1.ServiceOffer) (Files, error) {
 		return nil, fmt.Errorf("render %s: engine %q has no slice renderer", o.Name, st.Spec.Engine)
 	}
 	labels := map[string]string{LabelOffer: o.Name, LabelOfferType: string(o.Spec.Type)}
-	cm := o.Name + "-gateway-values"
+	cm := o.Name + ValuesConfigMapSuffix
 	hr, err := manifests(sliceHeader, helmRelease(o.Name, o.Namespace, GatewayHelmChart, cm, labels))
 	if err != nil {
 		return nil, fmt.Errorf("render %s: helmrelease: %w", o.Name, err)

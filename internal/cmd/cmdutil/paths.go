@@ -12,18 +12,22 @@ import (
 
 	"github.com/obol/obol/internal/layout"
 	"github.com/obol/obol/internal/offer"
+	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/repo"
+	"github.com/obol/obol/internal/settings"
 	"github.com/obol/obol/internal/stackrepo"
 )
 
 // checkPaths refuses a change whose offers would take another offer's public path, or one
-// the gateway reserves, before anything is written. It is part of Commit, so sell, update,
+// the gateway reserves, or an object or namespace the stack owns, before anything is written. It is part of Commit, so sell, update,
 // import and rollback all pass through it; a change that touches no offer.yaml costs nothing.
 // It returns every offer's claim as the change leaves them (nil when it touched no offer), for
 // the claims cache of the commit it becomes.
 func checkPaths(gitDir string, head fs.FS, changes []repo.Change) ([]offer.Claim, error) {
 	changed := map[string]bool{}
 	var mine []offer.Claim
+	var st *settings.Stack
+	var collisions []error
 	for _, c := range changes {
 		unit, name := layout.Unit(c.Path)
 		if name == "" || c.Path != path.Join(unit, layout.OfferFile) {
@@ -39,6 +43,17 @@ func checkPaths(gitDir string, head fs.FS, changes []repo.Change) ([]offer.Claim
 		}
 		offer.Default(o)
 		mine = append(mine, stackrepo.ClaimOf(o))
+		if st == nil {
+			if st, err = stackrepo.Settings(head); err != nil {
+				return nil, err
+			}
+		}
+		for _, col := range render.Collisions(st.Metadata.Name, string(st.Spec.Engine), o.Name, o.Namespace) {
+			collisions = append(collisions, fmt.Errorf("offer %s: %w", o.Name, col))
+		}
+	}
+	if len(collisions) > 0 {
+		return nil, fmt.Errorf("the offer would take an object the stack owns, nothing written:\n%w", errors.Join(collisions...))
 	}
 	if len(changed) == 0 {
 		return nil, nil

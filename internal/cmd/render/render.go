@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/layout"
 	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/repo"
 	"github.com/obol/obol/internal/stackrepo"
@@ -61,9 +63,24 @@ func Run(ctx context.Context, opts *Options) error {
 	if opts.Check {
 		w.DryRun = true
 	}
+	var stray []string
 	res, err := f.Commit(ctx, r, w, "render", func(head fs.FS) ([]repo.Change, error) {
-		return Changes(f.Assets, head)
+		files, err := Rendered(f.Assets, head)
+		if err != nil {
+			return nil, err
+		}
+		if stray, err = Stray(head, files); err != nil {
+			return nil, err
+		}
+		return Diff(head, files)
 	})
+	for _, p := range stray {
+		fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", p, StrayMessage)
+	}
+	if opts.Check && err == nil && len(stray) > 0 {
+		fmt.Fprintf(f.IO.ErrOut, "render --check: every generated file is up to date, but %d files under applications/ are no slice's\n", len(stray))
+		return cmdutil.ErrDiff
+	}
 	if opts.Check {
 		if errors.Is(err, cmdutil.ErrDiff) {
 			fmt.Fprintf(f.IO.ErrOut, "render --check: %d files differ from what obol.yaml and the offers render to; run `obol render`\n", len(res.Changed))
@@ -93,6 +110,15 @@ func Run(ctx context.Context, opts *Options) error {
 // Changes computes what re-rendering head changes: files whose rendering differs, and
 // generated files nothing renders any more.
 func Changes(assets fs.FS, head fs.FS) ([]repo.Change, error) {
+	files, err := Rendered(assets, head)
+	if err != nil {
+		return nil, err
+	}
+	return Diff(head, files)
+}
+
+// Rendered renders every file obol owns from head's obol.yaml and offers.
+func Rendered(assets fs.FS, head fs.FS) (render.Files, error) {
 	st, err := stackrepo.Settings(head)
 	if err != nil {
 		return nil, err
@@ -101,10 +127,11 @@ func Changes(assets fs.FS, head fs.FS) ([]repo.Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := render.All(assets, st, offers)
-	if err != nil {
-		return nil, err
-	}
+	return render.All(assets, st, offers)
+}
+
+// Diff is how head differs from its rendering files.
+func Diff(head fs.FS, files render.Files) ([]repo.Change, error) {
 	var changes []repo.Change
 	for _, p := range files.Paths() {
 		old, err := fs.ReadFile(head, p)
@@ -113,7 +140,7 @@ func Changes(assets fs.FS, head fs.FS) ([]repo.Change, error) {
 		}
 		changes = append(changes, repo.Change{Path: p, Content: files[p]})
 	}
-	err = fs.WalkDir(head, ".", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(head, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -131,3 +158,31 @@ func Changes(assets fs.FS, head fs.FS) ([]repo.Change, error) {
 	})
 	return changes, err
 }
+
+// Stray lists the files under applications/ that are neither an offer.yaml nor rendered from
+// one. The reconciler would apply them (Flux builds every manifest under applications/), so
+// the stack refuses them: only slices' own objects may come from there.
+func Stray(head fs.FS, files render.Files) ([]string, error) {
+	var stray []string
+	err := fs.WalkDir(head, layout.Applications, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == layout.Applications {
+			return fs.SkipDir
+		}
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if _, rendered := files[p]; rendered {
+			return nil
+		}
+		if unit, name := layout.Unit(p); name != "" && p == path.Join(unit, layout.OfferFile) {
+			return nil
+		}
+		stray = append(stray, p)
+		return nil
+	})
+	return stray, err
+}
+
+// StrayMessage explains a stray file and its fix.
+const StrayMessage = "not produced by any slice's rendering, and the reconciler would apply it from applications/ " +
+	"(the cluster refuses it: applications/ may hold only offers): move it out of applications/ or delete it"

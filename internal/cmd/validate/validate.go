@@ -18,6 +18,7 @@ import (
 	rendercmd "github.com/obol/obol/internal/cmd/render"
 	"github.com/obol/obol/internal/layout"
 	"github.com/obol/obol/internal/offer"
+	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/secretscan"
 	"github.com/obol/obol/internal/settings"
 	"github.com/obol/obol/internal/stackrepo"
@@ -121,6 +122,9 @@ func Check(ctx context.Context, assets fs.FS, head fs.FS) (*Result, error) {
 		}
 		claims = append(claims, stackrepo.ClaimOf(o))
 		all[o.Name], where[o.Name] = true, e
+		for _, c := range render.Collisions(st.Metadata.Name, string(st.Spec.Engine), o.Name, o.Namespace) {
+			add(validate.Finding{Severity: validate.SeverityError, Path: e.OfferPath(), Object: "ServiceOffer/" + e.Name, Field: c.Field, Message: fmt.Sprintf("%q %s: %s", c.Value, c.Problem, c.Fix)})
+		}
 	}
 	// Two offers on one public path (or one inside the other) is what sell refuses; a repo edited
 	// by hand, or two writers' merged pushes, can still hold it.
@@ -133,7 +137,18 @@ func Check(ctx context.Context, assets fs.FS, head fs.FS) (*Result, error) {
 	}
 	// Drift can only be computed when every offer renders.
 	if offersOK {
-		changes, err := rendercmd.Changes(assets, head)
+		files, err := rendercmd.Rendered(assets, head)
+		if err != nil {
+			return nil, err
+		}
+		stray, err := rendercmd.Stray(head, files)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range stray {
+			add(validate.Finding{Severity: validate.SeverityError, Path: p, Message: rendercmd.StrayMessage})
+		}
+		changes, err := rendercmd.Diff(head, files)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,120 @@
+package root_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// The two attacks of a stack repo's pusher: a ClusterRoleBinding to cluster-admin beside the
+// slices, and a privileged hostPID Pod in a directory of its own. Both would be applied by
+// Flux's generated kustomization of applications/; validate and render --check refuse them,
+// naming the file.
+const evilBinding = `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: evil
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: cluster-admin
+subjects:
+- kind: ServiceAccount
+  name: default
+  namespace: apps
+`
+
+const evilPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: x
+  namespace: default
+spec:
+  hostPID: true
+  containers:
+  - name: x
+    image: busybox
+    securityContext:
+      privileged: true
+`
+
+func TestValidateRefusesStrayManifests(t *testing.T) {
+	repo := newStack(t)
+	mustRun(t, repo, "sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps",
+		"--per-request", "0.001", "--pay-to", payTo)
+	mustRun(t, repo, "validate")
+	mustRun(t, repo, "render", "--check")
+	for _, tc := range []struct{ path, content string }{
+		{"applications/sell-http/evil.yaml", evilBinding},
+		{"applications/notes/x.yaml", evilPod},
+		// A file beside a slice's own: the slice's kustomization would not list it, but a
+		// hand-edited one could, and the trust boundary is the files, not their listing.
+		{"applications/sell-http/weather/networkpolicy.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: np\n  namespace: apps\nspec:\n  podSelector: {}\n"},
+	} {
+		commitByHand(t, repo, tc.path, tc.content)
+		r := obolCLI(t, repo, author, "validate", "-o", "json")
+		var res struct {
+			Valid    bool
+			Findings []struct{ Severity, Path, Message string }
+		}
+		if err := json.Unmarshal([]byte(r.out), &res); err != nil || r.code != 1 || res.Valid {
+			t.Fatalf("validate with %s: exit %d %v\n%s%s", tc.path, r.code, err, r.out, r.err)
+		}
+		found := false
+		for _, fd := range res.Findings {
+			if fd.Path == tc.path && fd.Severity == "error" && strings.Contains(fd.Message, "not produced by any slice") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("validate with %s: no finding naming it: %+v", tc.path, res.Findings)
+		}
+		if r := obolCLI(t, repo, author, "render", "--check"); r.code != 1 || !strings.Contains(r.err, tc.path+": not produced by any slice") {
+			t.Errorf("render --check with %s: exit %d\n%s%s", tc.path, r.code, r.out, r.err)
+		}
+		gitCLI(t, repo, "rm", "-q", tc.path)
+		gitCLI(t, repo, "-c", "user.name=Hand", "-c", "user.email=hand@example.com", "commit", "-q", "-m", "remove "+tc.path)
+		mustRun(t, repo, "validate")
+	}
+}
+
+// An offer named after the stack's own Argo CD Applications, or installed into a namespace the
+// stack owns, is refused at write time with nothing written, and by validate when it was
+// committed by hand.
+func TestOfferNamesCollidingWithTheStackRefused(t *testing.T) {
+	repo := newStackEngine(t, "argocd")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sell", "http", "obol-dev", "--upstream", "api", "--namespace", "apps"}, `metadata.name: "obol-dev" would be the stack's own Application.argoproj.io/argocd/obol-dev`},
+		{[]string{"sell", "http", "obol-dev-infrastructure", "--upstream", "api", "--namespace", "apps"}, `Application.argoproj.io/argocd/obol-dev-infrastructure`},
+		{[]string{"sell", "http", "weather", "--upstream", "api", "--namespace", "argocd"}, `metadata.namespace: "argocd" is a namespace the stack or Kubernetes owns`},
+		{[]string{"sell", "inference", "q", "--model", "qwen3:8b", "--namespace", "kube-system"}, `metadata.namespace: "kube-system"`},
+	} {
+		before := treeHash(t, repo)
+		args := append(tc.args, "--per-request", "0.001", "--pay-to", payTo)
+		r := obolCLI(t, repo, author, args...)
+		if r.code == 0 || !strings.Contains(r.err, tc.want) || !strings.Contains(r.err, "nothing written") {
+			t.Errorf("obol %s: exit %d, want an error with %q\n%s", strings.Join(args, " "), r.code, tc.want, r.err)
+		}
+		if treeHash(t, repo) != before {
+			t.Errorf("obol %s wrote to the repo", strings.Join(args, " "))
+		}
+	}
+	// By hand: validate names the offer and the field.
+	mustRun(t, repo, "sell", "http", "weather", "--upstream", "api", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo)
+	src := gitCLI(t, repo, "show", "HEAD:applications/sell-http/weather/offer.yaml")
+	commitByHand(t, repo, "applications/sell-http/obol-dev/offer.yaml", strings.Replace(src, "name: weather", "name: obol-dev", 1))
+	r := obolCLI(t, repo, author, "validate")
+	if r.code != 1 || !strings.Contains(r.out, "applications/sell-http/obol-dev/offer.yaml") || !strings.Contains(r.out, "metadata.name") {
+		t.Errorf("validate of a hand-committed collision: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+}
+
+func newStackEngine(t *testing.T, engine string) string {
+	t.Helper()
+	repo := t.TempDir() + "/stack"
+	mustRun(t, repo, "stack", "init", "--stack", "dev", "--engine", engine)
+	return repo
+}
