@@ -53,6 +53,9 @@ type Options struct {
 	Backoff time.Duration
 	// Progress, when set, hears about each lost round.
 	Progress func(format string, args ...any)
+	// BeforePush, when set, sees the commits about to be pushed (those of head that remote
+	// lacks) and can refuse them; the commits stay local.
+	BeforePush func(head, remote plumbing.Hash) error
 
 	beforePush func() // tests: another writer's push lands here
 }
@@ -235,6 +238,11 @@ func (s *syncer) round(ctx context.Context, rep *Report) (done bool, err error) 
 	rep.Head = head
 	if !o.Push || head == remote {
 		return true, nil
+	}
+	if o.BeforePush != nil {
+		if err := o.BeforePush(head, remote); err != nil {
+			return false, err
+		}
 	}
 	if o.beforePush != nil {
 		o.beforePush()

@@ -192,7 +192,7 @@ func validatePayment(l *errorList, s *v1alpha1.ServiceOfferSpec) {
 
 	if p.Facilitator != "" {
 		if problem, fix := checkURL(p.Facilitator, "e.g. "+DefaultFacilitator, true); problem != "" {
-			l.add("spec.payment.facilitator", p.Facilitator, problem, fix)
+			l.add("spec.payment.facilitator", redactURL(p.Facilitator), problem, fix)
 		}
 	}
 }
@@ -433,6 +433,26 @@ func collapseSlashes(p string) string {
 	return p
 }
 
+// redactURL is a URL as an error may show it: a password and query values, which may be
+// credentials, are replaced.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q.Set(k, "xxxxx")
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
 // checkURL checks an http(s) base URL. With localHTTPOnly, plain http is accepted only for
 // loopback and cluster-local hosts. It returns a problem and a fix (using example, "e.g. ..."),
 // or "" when the URL is fine.
@@ -558,7 +578,7 @@ func validateInference(l *errorList, o *v1alpha1.ServiceOffer) {
 	if u == nil || u.URL == "" {
 		l.add("spec.upstream.url", "", "is required for inference offers", "give the model server's base URL, e.g. http://host.k3d.internal:11434")
 	} else if problem, fix := checkURL(u.URL, "e.g. http://host.k3d.internal:11434", false); problem != "" {
-		l.add("spec.upstream.url", u.URL, problem, fix)
+		l.add("spec.upstream.url", redactURL(u.URL), problem, fix)
 	}
 	if u != nil {
 		if u.Service != "" {

@@ -149,7 +149,7 @@ func applicationsPolicy() (*admissionv1.ValidatingAdmissionPolicy, *admissionv1.
 					Message:    "a slice's ConfigMap is its values: <offer>" + ValuesConfigMapSuffix,
 				},
 				{
-					Expression: "!(" + hr + ") || (has(object.spec.chartRef) && !has(object.spec.chart) && object.spec.chartRef.kind == 'HelmChart' && object.spec.chartRef.name == '" + GatewayHelmChart + "' && has(object.spec.chartRef.__namespace__) && object.spec.chartRef.__namespace__ == '" + FluxNamespace + "')",
+					Expression: "!(" + hr + ") || (has(object.spec.chartRef) && !has(object.spec.chart) && object.spec.chartRef.kind == 'HelmChart' && object.spec.chartRef.name == '" + GatewayHelmChart + "' && has(object.spec.chartRef.namespace) && object.spec.chartRef.namespace == '" + FluxNamespace + "')",
 					Message:    "an offer's HelmRelease installs the stack's gateway chart (chartRef HelmChart " + FluxNamespace + "/" + GatewayHelmChart + ") and nothing else",
 				},
 				{

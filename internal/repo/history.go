@@ -103,3 +103,12 @@ func (r *Repo) DiffCommits(a, b plumbing.Hash) ([]PathChange, error) {
 // ReadRef returns the value of a ref (e.g. refs/remotes/origin/main); the
 // zero hash when it does not exist.
 func (r *Repo) ReadRef(name string) (plumbing.Hash, error) { return r.readRef(name) }
+
+// ReadBlob reads blob h.
+func (r *Repo) ReadBlob(h plumbing.Hash) ([]byte, error) {
+	data, err := r.objs.read(plumbing.BlobObject, h)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", h, err)
+	}
+	return data, nil
+}

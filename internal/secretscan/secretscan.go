@@ -1,108 +1,361 @@
-// Package secretscan finds secrets that were committed to the stack repo by mistake: private
-// keys, tokens with a recognisable shape, plaintext credentials in configuration fields and
-// Kubernetes Secret manifests whose data is not SOPS-encrypted.
+// Package secretscan finds secrets that reach the stack repo: in any file, in any encoding a
+// text editor writes, and in commit messages. The general detection is gitleaks' (its Go
+// packages and its default rule set: cloud, SaaS, AI and forge tokens, JWTs, PEM keys,
+// generic high-entropy credentials, with base64, hex and percent-encoded text decoded), so
+// obol follows the field's rules as they are kept. On top come the secrets a seller holds
+// that gitleaks does not know:
 //
-// Scan reports where (path, line) and what kind of secret it found, never the secret itself.
-// At most one hit is reported per line (the first rule that matches, in the order below), plus
-// one per plaintext Secret manifest. Files containing a NUL byte are binary and skipped.
+//   - evm-private-key: 64 hex digits (0x or not) anywhere, not a sha256 digest ("sha256:"
+//     before it) and not on a line whose field names a hash, digest, nonce or checksum;
+//   - bip39-mnemonic: 12 to 24 words of the BIP-39 English list whose checksum holds, in any
+//     shape (a string, a block scalar, a YAML or JSON list, an env line, a comment);
+//   - url-credentials: a URL with a password (scheme://user:pass@host) or with a known RPC
+//     provider's key in its path or an api key in its query (facilitator and RPC URLs);
+//   - kubernetes-secret-plaintext: a Secret manifest whose data is not SOPS-encrypted;
+//   - credential-field: a field named like a credential (password, token, apiKey, secret,
+//     mnemonic...) holding a literal, not a reference, template or placeholder.
 //
-// Rules, in order:
-//
-//   - "PEM private key": a line containing -----BEGIN <anything>PRIVATE KEY<anything>----- (RSA,
-//     EC, DSA, OPENSSH, ENCRYPTED, PGP ... PRIVATE KEY BLOCK). Anywhere in any file.
-//   - Token shapes, anywhere in any file: "GitHub token" (gh[pousr]_ + 36 alphanumerics, or
-//     github_pat_ + 22 or more [A-Za-z0-9_]), "GitLab token" (glpat- + 20 or more
-//     [A-Za-z0-9_-]), "Slack token" (xox[abposr]- + 10 or more [A-Za-z0-9-]), "AWS access key id"
-//     (AKIA or ASIA + 16 [0-9A-Z], on word boundaries).
-//
-// The remaining rules look at "field: value" lines: YAML (key: value, also after "- "), JSON
-// ("key": value, also after '{' or ',' at the start of the line) and dotenv/shell
-// (KEY=value, optionally after "export "). A field name is normalised by lowercasing it and
-// dropping '_', '-' and '.', so private_key, privateKey and PRIVATE-KEY all read as
-// privatekey. In a Kubernetes env list (- name: X, then value: Y at the same indentation)
-// the value line is judged under the name X. The value is read without its quotes, a JSON
-// trailing ',' and (unquoted) a YAML " #comment".
-//
-//   - "Ethereum private key": the value is exactly 64 hex digits, 0x-prefixed or not, and the
-//     field name says it holds a key: it contains private, secret, mnemonic or seed, or ends
-//     in key, or is pk; and it does not contain public, pubkey, hash, digest, checksum, nonce
-//     or sha. 64 hex digits alone are not enough: transaction hashes, EIP-3009 nonces and
-//     sha256 digests have the same shape (git commit ids are 40 hex digits and never match).
-//   - "mnemonic seed phrase": the value is 12, 15, 18, 21 or 24 lowercase words [a-z]+
-//     separated by single spaces, and the field name contains mnemonic or seed, or ends in
-//     phrase.
-//   - "plaintext credential in field <name>" (the name as written): the field name ends in
-//     password, passwd, passphrase, token, apikey, privatekey, secretkey, signingkey,
-//     encryptionkey, secretaccesskey, secret, mnemonic or seedphrase, but is not
-//     existingsecret, imagepullsecret, pullsecret, tlssecret, certsecret or casecret (which by
-//     convention name a Secret object), and the value is a literal. The value is NOT a
-//     literal, so not flagged, when it is:
-//     empty, ~ or null;
-//     unquoted and a YAML boolean (true/false/yes/no/on/off), a number (decimal, or 0x with at
-//     most 16 hex digits) or a collection, block scalar, anchor, alias or tag (starts with
-//     one of { [ | > & * !);
-//     a reference or template: contains ${ $( {{ #{ or %{, or starts with $;
-//     SOPS ciphertext (starts with ENC[);
-//     a placeholder: <...>, a run of one character among x X * . - # (xxxx, ****), or
-//     (case-insensitive) changeme, change-me, change_me, replaceme, replace-me, redacted,
-//     placeholder, example, dummy, none, todo or tbd: a well-known default is a weak
-//     password, not a leaked one, and other rules catch real keys under such names;
-//     a path (starts with / ./ ../ or ~/) or a URL (scheme://...).
-//   - "Secret manifest with plaintext data": a YAML/JSON document (files ending in .yaml,
-//     .yml or .json) with kind: Secret whose data or stringData holds a value that is a
-//     non-empty string not starting with ENC[ (SOPS ciphertext). SOPS-encrypted Secrets
-//     (every value ENC[...]) are fine; a value left unencrypted in a SOPS file is not. The
-//     line is that of the data/stringData key. Documents that do not parse (e.g. Helm
-//     templates) are skipped by this rule; the line rules still apply to them.
+// Base64 found in a line (kubeconfig client-key-data, a base64 wallet key) is decoded and
+// scanned by these rules too. A finding names the file, line and rule, never the value.
 package secretscan
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"path"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
+	"unicode/utf16"
+	"unicode/utf8"
 
+	"github.com/spf13/viper"
+	"github.com/tyler-smith/go-bip39"
+	"github.com/zricethezav/gitleaks/v8/config"
+	"github.com/zricethezav/gitleaks/v8/detect"
 	yaml "go.yaml.in/yaml/v3"
 )
 
-// Hit is one secret found: where, and what kind. It never holds the secret.
-type Hit struct {
-	Path string
-	Line int // 1-based
-	Kind string
+// Finding is one secret found: where, and by which rule. It never holds the secret.
+type Finding struct {
+	// Commit is set when the secret is in history (validate --history, a push).
+	Commit string `json:"commit,omitempty"`
+	// Path is the file; empty for a commit message.
+	Path string `json:"path,omitempty"`
+	Line int    `json:"line"` // 1-based
+	Rule string `json:"rule"`
 }
 
-// Kinds reported by Scan (the credential kind also names the field).
+func (f Finding) String() string {
+	where := f.Path
+	if where == "" {
+		where = "commit message"
+	}
+	if f.Commit != "" {
+		where = f.Commit + ":" + where
+	}
+	return fmt.Sprintf("%s:%d: %s", where, f.Line, f.Rule)
+}
+
+// Our own rules' ids.
 const (
-	KindPEM           = "PEM private key"
-	KindGitHub        = "GitHub token"
-	KindGitLab        = "GitLab token"
-	KindSlack         = "Slack token"
-	KindAWS           = "AWS access key id"
-	KindEthereum      = "Ethereum private key"
-	KindMnemonic      = "mnemonic seed phrase"
-	KindSecretPlain   = "Secret manifest with plaintext data"
-	kindCredentialFmt = "plaintext credential in field %s"
+	RuleEVMKey        = "evm-private-key"
+	RuleMnemonic      = "bip39-mnemonic"
+	RuleURLCreds      = "url-credentials"
+	RuleSecretPlain   = "kubernetes-secret-plaintext"
+	RuleCredentialFld = "credential-field"
 )
 
-var (
-	pemRe    = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----`)
-	tokenRes = []struct {
-		re   *regexp.Regexp
-		kind string
-	}{
-		{regexp.MustCompile(`(?:^|[^A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22,})`), KindGitHub},
-		{regexp.MustCompile(`(?:^|[^A-Za-z0-9_-])glpat-[A-Za-z0-9_-]{20,}`), KindGitLab},
-		{regexp.MustCompile(`(?:^|[^A-Za-z0-9_-])xox[abposr]-[A-Za-z0-9-]{10,}`), KindSlack},
-		{regexp.MustCompile(`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`), KindAWS},
+// maxScan is the most of one file scanned: a stack repo holds manifests, not blobs.
+const maxScan = 8 << 20
+
+// Scanner scans content. It is safe for concurrent use.
+type Scanner struct {
+	leaks *detect.Detector
+}
+
+// New builds a scanner with gitleaks' default rules (about 50 ms: 200-odd regular expressions
+// compiled), which is why Default builds it once.
+func New() (*Scanner, error) {
+	var vc config.ViperConfig
+	if err := decodeDefaultConfig(&vc); err != nil {
+		return nil, fmt.Errorf("gitleaks' default rules: %w", err)
 	}
-	// yamlKV: optional "- " list markers (or a JSON '{' or ','), a plain or quoted key, ':' then space or end.
+	cfg, err := vc.Translate()
+	if err != nil {
+		return nil, fmt.Errorf("gitleaks' default rules: %w", err)
+	}
+	d := detect.NewDetector(cfg)
+	// Two decoding passes: base64 of a key, and base64 of a document holding one.
+	d.MaxDecodeDepth = 2
+	return &Scanner{leaks: d}, nil
+}
+
+// Default is the process's scanner, built on first use.
+var Default = sync.OnceValues(New)
+
+// File scans one file's content.
+func (s *Scanner) File(p string, content []byte) []Finding {
+	text := asText(content)
+	var out []Finding
+	add := func(line int, rule string) { out = append(out, Finding{Path: p, Line: line, Rule: rule}) }
+	for _, f := range s.leaks.DetectString(text) {
+		add(f.StartLine+1, f.RuleID)
+	}
+	lines := strings.Split(text, "\n")
+	for i, kind := range lineRules(lines) {
+		add(i, kind)
+	}
+	for _, m := range mnemonics(text) {
+		add(m, RuleMnemonic)
+	}
+	switch strings.ToLower(path.Ext(p)) {
+	case ".yaml", ".yml", ".json", "":
+		for _, l := range secretManifests([]byte(text)) {
+			add(l, RuleSecretPlain)
+		}
+	}
+	return dedupe(out)
+}
+
+// Message scans a commit message.
+func (s *Scanner) Message(commit, msg string) []Finding {
+	out := s.File("", []byte(msg))
+	for i := range out {
+		out[i].Commit = commit
+	}
+	return out
+}
+
+// dedupe keeps one finding per line and rule, in line order.
+func dedupe(in []Finding) []Finding {
+	sort.SliceStable(in, func(i, j int) bool {
+		if in[i].Line != in[j].Line {
+			return in[i].Line < in[j].Line
+		}
+		return in[i].Rule < in[j].Rule
+	})
+	var out []Finding
+	for i, f := range in {
+		if i > 0 && f == in[i-1] {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// asText turns what a text editor may have written into UTF-8: UTF-16 (with a BOM, or ASCII
+// with every other byte NUL) is decoded; other NULs become spaces, so text around binary
+// bytes is still read line by line.
+func asText(b []byte) string {
+	if len(b) > maxScan {
+		b = b[:maxScan]
+	}
+	if u, ok := utf16Text(b); ok {
+		return u
+	}
+	if bytes.IndexByte(b, 0) >= 0 {
+		b = bytes.ReplaceAll(b, []byte{0}, []byte{' '})
+	}
+	if !utf8.Valid(b) {
+		return strings.ToValidUTF8(string(b), " ")
+	}
+	return string(b)
+}
+
+func utf16Text(b []byte) (string, bool) {
+	var le bool
+	switch {
+	case len(b) >= 2 && b[0] == 0xFF && b[1] == 0xFE:
+		le, b = true, b[2:]
+	case len(b) >= 2 && b[0] == 0xFE && b[1] == 0xFF:
+		le, b = false, b[2:]
+	case len(b) >= 4 && b[0] != 0 && b[1] == 0 && b[2] != 0 && b[3] == 0:
+		le = true
+	case len(b) >= 4 && b[0] == 0 && b[1] != 0 && b[2] == 0 && b[3] != 0:
+		le = false
+	default:
+		return "", false
+	}
+	u := make([]uint16, 0, len(b)/2)
+	for i := 0; i+1 < len(b); i += 2 {
+		if le {
+			u = append(u, uint16(b[i])|uint16(b[i+1])<<8)
+		} else {
+			u = append(u, uint16(b[i])<<8|uint16(b[i+1]))
+		}
+	}
+	return string(utf16.Decode(u)), true
+}
+
+var (
+	hex64     = regexp.MustCompile(`(?:^|[^0-9A-Za-z_])((?:0[xX])?[0-9a-fA-F]{64})(?:$|[^0-9A-Za-z_])`)
+	notAKey   = regexp.MustCompile(`(?i)sha-?256[:=@ ]*$|sha512[:=]*$|digest|hash|nonce|checksum|txid|tx_?hash|commit|sum[:=]\s*$`)
+	urlUser   = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://([^\s/@:'"]*):([^\s/@'"]+)@[a-z0-9.-]`)
+	rpcKey    = regexp.MustCompile(`(?i)\b(?:[a-z0-9-]+\.infura\.io/(?:v3|ws/v3)/[0-9a-f]{32}|[a-z0-9-]+\.g\.alchemy\.com/v2/[A-Za-z0-9_-]{20,}|[a-z0-9-]+\.quiknode\.pro/[0-9a-f]{32,}|rpc\.ankr\.com/[a-z0-9_]+/[0-9a-f]{32,}|[a-z0-9-]+\.blastapi\.io/[0-9a-f-]{32,})`)
+	queryKey  = regexp.MustCompile(`(?i)://[^\s'"]*[?&](?:api[_-]?key|apikey|key|token|access[_-]?token|auth)=([A-Za-z0-9._~-]{16,})`)
+	base64Run = regexp.MustCompile(`[A-Za-z0-9+/_-]{40,}={0,2}`)
+)
+
+// lineRules runs the line-based seller rules; the result maps 1-based line to rule.
+func lineRules(lines []string) map[int]string {
+	out := map[int]string{}
+	var env envState
+	for i, line := range lines {
+		line = strings.TrimSuffix(line, "\r")
+		if r := lineRule(line, &env); r != "" {
+			out[i+1] = r
+			continue
+		}
+		// Base64 in the line: a key or a document holding one, encoded.
+		for _, m := range base64Run.FindAllString(line, 8) {
+			dec, ok := decodeBase64(m)
+			if !ok {
+				continue
+			}
+			var sub envState
+			for _, dl := range strings.Split(dec, "\n") {
+				if r := lineRule(dl, &sub); r != "" {
+					out[i+1] = r
+				}
+			}
+			if len(mnemonics(dec)) > 0 {
+				out[i+1] = RuleMnemonic
+			}
+			if raw, err := hex.DecodeString(strings.TrimSpace(dec)); err == nil && len(raw) == 32 {
+				out[i+1] = RuleEVMKey
+			}
+		}
+	}
+	return out
+}
+
+func decodeBase64(s string) (string, bool) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && utf8.Valid(b) {
+			return string(b), true
+		}
+	}
+	return "", false
+}
+
+type envState struct {
+	name   string // the last "name:" value, for Kubernetes env lists
+	indent int
+}
+
+func lineRule(line string, env *envState) string {
+	for _, m := range hex64.FindAllStringSubmatchIndex(line, -1) {
+		if !notAKey.MatchString(line[:m[2]]) {
+			return RuleEVMKey
+		}
+	}
+	if m := urlUser.FindStringSubmatch(line); m != nil && !placeholder(m[2]) {
+		return RuleURLCreds
+	}
+	if rpcKey.MatchString(line) {
+		return RuleURLCreds
+	}
+	if m := queryKey.FindStringSubmatch(line); m != nil && !placeholder(m[1]) {
+		return RuleURLCreds
+	}
+	key, raw, indent, ok := field(line)
+	if !ok {
+		return ""
+	}
+	nk := normKey(key)
+	if nk == "name" {
+		env.name, env.indent = unquote(raw), indent
+		return ""
+	}
+	if nk == "value" && env.name != "" && indent == env.indent {
+		nk = normKey(env.name)
+	}
+	if credentialName(nk) && literal(raw, unquote(raw)) {
+		return RuleCredentialFld
+	}
+	return ""
+}
+
+// mnemonics finds BIP-39 phrases: runs of 12 to 24 words of the English list whose checksum
+// holds, whatever lies between the words (spaces, newlines, list dashes, quotes, commas,
+// numbering). It returns the 1-based line each starts on.
+func mnemonics(text string) []int {
+	type word struct {
+		w    string
+		line int
+	}
+	var run []word
+	var out []int
+	flush := func() {
+		for start := 0; start+12 <= len(run); {
+			found := 0
+			for _, n := range []int{24, 21, 18, 15, 12} {
+				if start+n > len(run) {
+					continue
+				}
+				ws := make([]string, n)
+				for k := range ws {
+					ws[k] = run[start+k].w
+				}
+				if bip39.IsMnemonicValid(strings.Join(ws, " ")) {
+					found = n
+					break
+				}
+			}
+			if found > 0 {
+				out = append(out, run[start].line)
+				start += found
+			} else {
+				start++
+			}
+		}
+		run = run[:0]
+	}
+	line := 1
+	i := 0
+	for i < len(text) {
+		c := text[i]
+		if c >= 'a' && c <= 'z' {
+			j := i
+			for j < len(text) && text[j] >= 'a' && text[j] <= 'z' {
+				j++
+			}
+			w := text[i:j]
+			// A word glued to letters of another case or to digits is an identifier, not a word.
+			glued := j < len(text) && (text[j] >= 'A' && text[j] <= 'Z' || text[j] == '_') || i > 0 && (text[i-1] >= 'A' && text[i-1] <= 'Z' || text[i-1] == '_')
+			if _, ok := bip39.GetWordIndex(w); ok && !glued {
+				run = append(run, word{w, line})
+			} else {
+				flush()
+			}
+			i = j
+			continue
+		}
+		switch {
+		case c == '\n':
+			line++
+		case c == ' ' || c == '\t' || c == '\r' || c == '-' || c == ',' || c == '"' || c == '\'' || c == '[' || c == ']' ||
+			c == '|' || c == '>' || c == '.' || c == ')' || c == '#' || c >= '0' && c <= '9':
+		default:
+			// ':' '=' and the like separate a field from its value: the value's words still
+			// count, but a word before them (the field's name) is not part of the phrase.
+			flush()
+		}
+		i++
+	}
+	flush()
+	return out
+}
+
+// yamlKV: optional "- " list markers (or a JSON '{' or ','), a plain or quoted key, ':' then space or end.
+var (
 	yamlKV = regexp.MustCompile(`^(\s*(?:-\s+|[{,]\s*)*)(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_][A-Za-z0-9_.\-/]*))\s*:(?:\s+(.*))?$`)
 	envKV  = regexp.MustCompile(`^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)=(.*)$`)
-	hex64  = regexp.MustCompile(`^(?:0[xX])?[0-9a-fA-F]{64}$`)
-	words  = regexp.MustCompile(`^[a-z]+(?: [a-z]+)*$`)
 	number = regexp.MustCompile(`^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$|^0[xX][0-9a-fA-F]{1,16}$|^0o[0-7]+$`)
 	urlRe  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
 	runRe  = regexp.MustCompile(`^(?:x+|X+|\*+|\.+|-+|#+)$`)
@@ -112,75 +365,16 @@ var credentialSuffixes = []string{"password", "passwd", "passphrase", "token", "
 	"signingkey", "encryptionkey", "secretaccesskey", "secret", "mnemonic", "seedphrase"}
 
 var secretNameKeys = map[string]bool{"existingsecret": true, "imagepullsecret": true, "pullsecret": true,
-	"tlssecret": true, "certsecret": true, "casecret": true}
+	"tlssecret": true, "certsecret": true, "casecret": true, "gitsecret": true}
 
 var placeholders = map[string]bool{"changeme": true, "change-me": true, "change_me": true, "replaceme": true,
 	"replace-me": true, "redacted": true, "placeholder": true, "example": true, "dummy": true, "none": true,
-	"todo": true, "tbd": true}
-
-// Scan returns the secrets found in one file's content, in line order.
-func Scan(p string, content []byte) []Hit {
-	if bytes.IndexByte(content, 0) >= 0 {
-		return nil
-	}
-	var hits []Hit
-	var envName string // the value of the last "name:" field, for env lists
-	var envIndent = -1
-	for i, line := range strings.Split(string(content), "\n") {
-		line = strings.TrimSuffix(line, "\r")
-		if kind := scanLine(line, &envName, &envIndent); kind != "" {
-			hits = append(hits, Hit{Path: p, Line: i + 1, Kind: kind})
-		}
-	}
-	switch strings.ToLower(path.Ext(p)) {
-	case ".yaml", ".yml", ".json":
-		hits = append(hits, secretManifests(p, content)...)
-	}
-	sort.SliceStable(hits, func(i, j int) bool { return hits[i].Line < hits[j].Line })
-	return hits
-}
-
-func scanLine(line string, envName *string, envIndent *int) string {
-	if pemRe.MatchString(line) {
-		return KindPEM
-	}
-	for _, t := range tokenRes {
-		if t.re.MatchString(line) {
-			return t.kind
-		}
-	}
-	key, raw, indent, ok := field(line)
-	if !ok {
-		return ""
-	}
-	nk := normKey(key)
-	if nk == "name" {
-		*envName, *envIndent = unquote(raw), indent
-		return ""
-	}
-	if nk == "value" && *envName != "" && indent == *envIndent {
-		nk = normKey(*envName)
-		key = *envName
-	}
-	v := unquote(raw)
-	if hex64.MatchString(v) && keyish(nk) {
-		return KindEthereum
-	}
-	if n := len(strings.Fields(v)); words.MatchString(v) && (n == 12 || n == 15 || n == 18 || n == 21 || n == 24) &&
-		(strings.Contains(nk, "mnemonic") || strings.Contains(nk, "seed") || strings.HasSuffix(nk, "phrase")) {
-		return KindMnemonic
-	}
-	if credentialName(nk) && literal(raw, v) {
-		return fmt.Sprintf(kindCredentialFmt, key)
-	}
-	return ""
-}
+	"todo": true, "tbd": true, "password": true, "pass": true, "secret": true, "token": true}
 
 // field splits a "key: value" (YAML/JSON) or KEY=value (dotenv) line.
 func field(line string) (key, value string, indent int, ok bool) {
 	if m := yamlKV.FindStringSubmatch(line); m != nil {
-		key = m[2] + m[3] + m[4]
-		return key, strings.TrimSpace(m[5]), len(m[1]), true
+		return m[2] + m[3] + m[4], strings.TrimSpace(m[5]), len(m[1]), true
 	}
 	if m := envKV.FindStringSubmatch(line); m != nil {
 		return m[1], strings.TrimSpace(m[2]), -2, true
@@ -190,21 +384,6 @@ func field(line string) (key, value string, indent int, ok bool) {
 
 func normKey(k string) string {
 	return strings.NewReplacer("_", "", "-", "", ".", "").Replace(strings.ToLower(k))
-}
-
-// keyish: the field name says the 64-hex value is a private key.
-func keyish(nk string) bool {
-	for _, no := range []string{"public", "pubkey", "hash", "digest", "checksum", "nonce", "sha"} {
-		if strings.Contains(nk, no) {
-			return false
-		}
-	}
-	for _, yes := range []string{"private", "secret", "mnemonic", "seed"} {
-		if strings.Contains(nk, yes) {
-			return true
-		}
-	}
-	return strings.HasSuffix(nk, "key") || nk == "pk"
 }
 
 func credentialName(nk string) bool {
@@ -223,8 +402,13 @@ func credentialName(nk string) bool {
 func unquote(raw string) string {
 	v := strings.TrimSpace(raw)
 	if strings.HasPrefix(v, `"`) {
-		if j := closingQuote(v); j > 0 {
-			return v[1:j]
+		for j := 1; j < len(v); j++ {
+			switch v[j] {
+			case '\\':
+				j++
+			case '"':
+				return v[1:j]
+			}
 		}
 		return strings.TrimSuffix(strings.TrimSuffix(v[1:], ","), `"`)
 	}
@@ -235,7 +419,7 @@ func unquote(raw string) string {
 		return v[1:]
 	}
 	if strings.HasPrefix(v, "#") {
-		return "" // key: #comment
+		return ""
 	}
 	if j := strings.Index(v, " #"); j >= 0 {
 		v = v[:j]
@@ -243,16 +427,9 @@ func unquote(raw string) string {
 	return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), ","))
 }
 
-func closingQuote(v string) int {
-	for j := 1; j < len(v); j++ {
-		switch v[j] {
-		case '\\':
-			j++
-		case '"':
-			return j
-		}
-	}
-	return -1
+func placeholder(v string) bool {
+	return v == "" || strings.HasPrefix(v, "$") || strings.Contains(v, "{{") || strings.HasPrefix(v, "ENC[") ||
+		(strings.HasPrefix(v, "<") && strings.HasSuffix(v, ">")) || runRe.MatchString(v) || placeholders[strings.ToLower(v)]
 }
 
 // literal reports whether a credential field's value is a literal secret rather than empty,
@@ -277,9 +454,7 @@ func literal(raw, v string) bool {
 			return false
 		}
 	}
-	if strings.HasPrefix(v, "$") || strings.HasPrefix(v, "ENC[") ||
-		(strings.HasPrefix(v, "<") && strings.HasSuffix(v, ">")) || runRe.MatchString(v) ||
-		placeholders[strings.ToLower(v)] || urlRe.MatchString(v) {
+	if placeholder(v) || urlRe.MatchString(v) {
 		return false
 	}
 	for _, p := range []string{"/", "./", "../", "~/"} {
@@ -290,9 +465,12 @@ func literal(raw, v string) bool {
 	return true
 }
 
-// secretManifests finds Kubernetes Secrets with plaintext (not SOPS-encrypted) data.
-func secretManifests(p string, content []byte) []Hit {
-	var hits []Hit
+// secretManifests finds Kubernetes Secrets with plaintext (not SOPS-encrypted) data, by line.
+func secretManifests(content []byte) []int {
+	if !bytes.Contains(content, []byte("Secret")) {
+		return nil
+	}
+	var lines []int
 	dec := yaml.NewDecoder(bytes.NewReader(content))
 	for {
 		var doc yaml.Node
@@ -303,21 +481,18 @@ func secretManifests(p string, content []byte) []Hit {
 			continue
 		}
 		m := doc.Content[0]
-		if kind := member(m, "kind"); kind == nil || kind.Kind != yaml.ScalarNode || kind.Value != "Secret" {
+		if _, kind := memberKey(m, "kind"); kind == nil || kind.Kind != yaml.ScalarNode || kind.Value != "Secret" {
 			continue
 		}
 		for _, k := range []string{"data", "stringData"} {
 			keyNode, val := memberKey(m, k)
-			if val == nil || val.Kind != yaml.MappingNode {
-				continue
-			}
-			if plaintext(val) {
-				hits = append(hits, Hit{Path: p, Line: keyNode.Line, Kind: KindSecretPlain})
+			if val != nil && val.Kind == yaml.MappingNode && plaintext(val) {
+				lines = append(lines, keyNode.Line)
 				break
 			}
 		}
 	}
-	return hits
+	return lines
 }
 
 func plaintext(m *yaml.Node) bool {
@@ -330,11 +505,6 @@ func plaintext(m *yaml.Node) bool {
 	return false
 }
 
-func member(m *yaml.Node, key string) *yaml.Node {
-	_, v := memberKey(m, key)
-	return v
-}
-
 func memberKey(m *yaml.Node, key string) (*yaml.Node, *yaml.Node) {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i].Value == key {
@@ -342,4 +512,15 @@ func memberKey(m *yaml.Node, key string) (*yaml.Node, *yaml.Node) {
 		}
 	}
 	return nil, nil
+}
+
+// decodeDefaultConfig reads gitleaks' default rules as its own NewDetectorDefaultConfig does,
+// with a viper of our own instead of the process-global one.
+func decodeDefaultConfig(vc *config.ViperConfig) error {
+	v := viper.New()
+	v.SetConfigType("toml")
+	if err := v.ReadConfig(strings.NewReader(config.DefaultConfig)); err != nil {
+		return err
+	}
+	return v.Unmarshal(vc)
 }

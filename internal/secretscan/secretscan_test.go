@@ -1,207 +1,227 @@
 package secretscan
 
 import (
-	"io/fs"
-	"os"
-	"path/filepath"
-	"reflect"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
-	"github.com/obol/obol/internal/chart/charttest"
+	"github.com/tyler-smith/go-bip39"
 )
 
-// Fake secrets are assembled at run time so that no secret-shaped literal is in this file
-// (secret scanners, including this one and a forge's push protection, would flag it).
-var (
-	begin      = "-----BEGIN "
-	pemBody    = "\nMIIEpAIBAAKCAQEAfakefakefakefakefakefake\n-----END "
-	hexKey     = strings.Repeat("4c0883a69102937d", 4) // 64 hex digits
-	ghToken    = "gh" + "p_" + strings.Repeat("aB3", 12)
-	ghoToken   = "gh" + "o_" + strings.Repeat("Zz9", 12)
-	ghPAT      = "github" + "_pat_" + "11ABCDEFG0123456789_" + strings.Repeat("x", 59)
-	glToken    = "gl" + "pat-" + "AbCdEfGhIjKlMnOpQrSt"
-	slackToken = "xo" + "xb-" + "123456789012-1234567890123-abcdefABCDEF"
-	awsKey     = "AK" + "IA" + "Q2W3E4R5T6Y7U8I9"
-	mnemonic12 = "abandon ability able about above absent absorb abstract absurd abuse access accident"
-	mnemonic24 = mnemonic12 + " " + mnemonic12
+// Fake secrets are made at run time from a fixed seed, so no secret-shaped literal is in this
+// file (scanners, this one included, and a forge's push protection would flag it) and every
+// run tests the same values.
+type gen struct{ r *rand.Rand }
+
+func newGen() *gen { return &gen{rand.New(rand.NewPCG(402, 2026))} }
+
+func (g *gen) pick(alphabet string, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[g.r.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
+const (
+	hexDigits = "0123456789abcdef"
+	alnum     = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	upperNum  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" // base32, as AWS key ids are
+	lower     = "abcdefghijklmnopqrstuvwxyz"
+	letters   = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	b64url    = alnum + "_-"
 )
 
-func TestScan(t *testing.T) {
-	type want struct {
-		line int
-		kind string
+func (g *gen) mnemonic(bits int) []string {
+	e := make([]byte, bits/8)
+	for i := range e {
+		e[i] = byte(g.r.IntN(256))
 	}
-	cases := []struct {
-		name, path, content string
-		want                []want
-	}{
-		// PEM private keys, any flavour, anywhere.
-		{"rsa pem", "k.pem", begin + "RSA PRIVATE KEY-----" + pemBody + "RSA PRIVATE KEY-----\n", []want{{1, KindPEM}}},
-		{"pkcs8 pem in yaml", "a.yaml", "x: 1\nkey: |\n  " + begin + "PRIVATE KEY-----" + pemBody + "PRIVATE KEY-----\n", []want{{3, KindPEM}}},
-		{"ec pem", "a.txt", begin + "EC PRIVATE KEY-----", []want{{1, KindPEM}}},
-		{"openssh pem", "id", begin + "OPENSSH PRIVATE KEY-----", []want{{1, KindPEM}}},
-		{"encrypted pem", "id", begin + "ENCRYPTED PRIVATE KEY-----", []want{{1, KindPEM}}},
-		{"pgp private", "k.asc", "\n" + begin + "PGP PRIVATE KEY BLOCK-----", []want{{2, KindPEM}}},
-		{"pem in json string", "a.json", `{"k": "` + begin + `EC PRIVATE KEY-----\nMHc\n"}`, []want{{1, KindPEM}}},
-		// Ethereum keys: 64 hex digits under a key-ish name.
-		{"eth private_key", "a.yaml", "private_key: 0x" + hexKey, []want{{1, KindEthereum}}},
-		{"eth privateKey no 0x", "a.yaml", "signer:\n  privateKey: " + hexKey, []want{{2, KindEthereum}}},
-		{"eth json", "a.json", `{"secret": "0x` + hexKey + `",`, []want{{1, KindEthereum}}},
-		{"eth key", "a.yaml", "- key: '" + hexKey + "'", []want{{1, KindEthereum}}},
-		{"eth walletKey", "a.yaml", "walletKey: " + hexKey + " # the wallet", []want{{1, KindEthereum}}},
-		{"eth env list", "d.yaml", "env:\n  - name: PRIVATE_KEY\n    value: \"0x" + hexKey + "\"\n", []want{{3, KindEthereum}}},
-		{"eth dotenv", ".env", "RPC=https://x\nexport PRIVATE_KEY=0x" + hexKey, []want{{2, KindEthereum}}},
-		// Mnemonics.
-		{"mnemonic 12", "a.yaml", "mnemonic: " + mnemonic12, []want{{1, KindMnemonic}}},
-		{"mnemonic 24 seedPhrase", "a.yaml", `seedPhrase: "` + mnemonic24 + `"`, []want{{1, KindMnemonic}}},
-		{"mnemonic env", ".env", "WALLET_SEED='" + mnemonic12 + "'", []want{{1, KindMnemonic}}},
-		// Token shapes, anywhere.
-		{"github ghp", "a.yaml", "token: " + ghToken, []want{{1, KindGitHub}}},
-		{"github gho in prose", "README.md", "use " + ghoToken + " to log in", []want{{1, KindGitHub}}},
-		{"github pat", "a.sh", "curl -H 'Authorization: Bearer " + ghPAT + "'", []want{{1, KindGitHub}}},
-		{"gitlab", "a.yaml", "url: https://oauth2:" + glToken + "@gitlab.com/x", []want{{1, KindGitLab}}},
-		{"slack", "a.json", `{"hook": "` + slackToken + `"}`, []want{{1, KindSlack}}},
-		{"aws", "a.ini", "aws_access_key_id = " + awsKey, []want{{1, KindAWS}}},
-		// Generic credentials.
-		{"password", "a.yaml", "db:\n  password: hunter2\n", []want{{2, "plaintext credential in field password"}}},
-		{"quoted password", "a.yaml", `password: "s3cr3t # not a comment"`, []want{{1, "plaintext credential in field password"}}},
-		{"dbPassword", "a.yaml", "dbPassword: 'p@ss'", []want{{1, "plaintext credential in field dbPassword"}}},
-		{"apiKey json", "a.json", `{"apiKey": "sk-abc123",`, []want{{1, "plaintext credential in field apiKey"}}},
-		{"api_key list item", "a.yaml", "- api_key: abc123", []want{{1, "plaintext credential in field api_key"}}},
-		{"token", "kubeconfig", "users:\n- name: u\n  user:\n    token: eyJhbGciOi.payload.sig\n", []want{{4, "plaintext credential in field token"}}},
-		{"clientSecret", "a.yaml", "clientSecret: abcdef", []want{{1, "plaintext credential in field clientSecret"}}},
-		{"dotenv API_TOKEN", ".env", "API_TOKEN=abcdef", []want{{1, "plaintext credential in field API_TOKEN"}}},
-		{"env list password", "d.yaml", "- name: DB_PASSWORD\n  value: hunter2\n", []want{{2, "plaintext credential in field DB_PASSWORD"}}},
-		{"numeric-looking quoted password", "a.yaml", `password: "123456"`, []want{{1, "plaintext credential in field password"}}},
-		// Kubernetes Secrets.
-		{"secret data", "s.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: aHVudGVyMg==\n", []want{{5, KindSecretPlain}}},
-		{"secret stringData", "s.yaml", "a: 1\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  user: admin\n", []want{{7, KindSecretPlain}}},
-		{"secret stringData password", "s.yml", "kind: Secret\nstringData:\n  password: hunter2\n", []want{{2, KindSecretPlain}, {3, "plaintext credential in field password"}}},
-		{"secret json", "s.json", `{"apiVersion": "v1", "kind": "Secret", "data": {"k": "eA=="}}`, []want{{1, KindSecretPlain}}},
-		{"sops secret half encrypted", "s.yaml", "kind: Secret\ndata:\n  a: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n  b: eA==\nsops:\n  mac: ENC[x]\n", []want{{2, KindSecretPlain}}},
+	m, err := bip39.NewMnemonic(e)
+	if err != nil {
+		panic(err)
+	}
+	return strings.Fields(m)
+}
 
-		// Negatives.
-		{"sops secret", "s.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: ENC[AES256_GCM,data:Zm9v,iv:aXY=,tag:dGFn,type:str]\nstringData:\n  password: ENC[AES256_GCM,data:Zm9v,type:str]\nsops:\n  age:\n    - recipient: age1qqq\n      enc: |\n        -----BEGIN AGE ENCRYPTED FILE-----\n  mac: ENC[AES256_GCM,data:x]\n", nil},
-		{"empty secret", "s.yaml", "kind: Secret\ndata: {}\nstringData:\n  a: \"\"\n", nil},
-		{"secret template", "t.yaml", "kind: Secret\ndata:\n  token: {{ .Values.token | b64enc }}\n", nil},
-		{"secret in non-yaml file", "s.txt", "kind: Secret\ndata:\n  k: eA==\n", nil},
-		{"configmap", "c.yaml", "kind: ConfigMap\ndata:\n  k: v\n", nil},
-		{"tx hash", "a.yaml", "txHash: 0x" + hexKey + "\ntransaction: 0x" + hexKey, nil},
-		{"nonce", "a.json", `{"nonce": "0x` + hexKey + `"}`, nil},
-		{"digest", "a.yaml", "image:\n  digest: sha256:" + hexKey + "\n  sha256Key: " + hexKey, nil},
-		{"public key", "a.yaml", "publicKey: 0x" + hexKey + "\npubkey: " + hexKey, nil},
-		{"git sha", "a.yaml", "commit: " + hexKey[:40] + "\nkey: " + hexKey[:40], nil},
-		{"bare hex list", "a.yaml", "- 0x" + hexKey, nil},
-		{"hex under plain name", "a.yaml", "value: 0x" + hexKey, nil},
-		{"63 hex", "a.yaml", "privateKey: 0x" + hexKey[:63], []want{{1, "plaintext credential in field privateKey"}}},
-		{"mnemonic wrong count", "a.yaml", "mnemonic: abandon ability able", []want{{1, "plaintext credential in field mnemonic"}}},
-		{"prose 12 words", "a.yaml", "description: " + mnemonic12, nil},
-		{"seed number", "a.yaml", "seed: 42", nil},
-		{"password refs", "a.yaml", strings.Join([]string{
-			"password:", `password: ""`, "password: ''", "password: ~", "password: null", "password: ${DB_PASSWORD}",
-			"password: $DB_PASSWORD", "password: \"$(cat /run/pw)\"", "password: {{ .Values.password }}",
-			"password: '{{ .Values.password }}'", "password: <redacted>", "password: \"<your password>\"",
-			"password: changeme", "password: CHANGEME", "password: REDACTED", "password: '********'", "password: xxxx",
-			"password: |", "password: >-", "password: &pw", "password: *pw", "password: !vault |",
-			"password: ENC[AES256_GCM,data:x,type:str]", "password: {secretKeyRef: {name: a, key: b}}",
-			"password: [a, b]", "password: /etc/secret/pw", "password: ./pw.txt", "password: vault://kv/db#pw",
-			"password: 12345", "password: true", "password: # set me", "  password:   # comment",
-		}, "\n"), nil},
-		{"other names", "a.yaml", strings.Join([]string{
-			"automountServiceAccountToken: false", "approxTokensPerRequest: 1000", "maxTokens: 4096",
-			"existingSecret: my-secret", "imagePullSecrets: []", "tlsSecret: gw-tls", "secretRef:", "  name: creds",
-			"secretName: creds", "passwordSecretRef: {name: x}", "tokenFile: /var/run/token", "key: app.kubernetes.io/name",
-			"kind: Secret", "apiKeyHeader: X-Api-Key", "payTo: 0x857b06519E91e3A54538791bDbb0E22373e36b66",
-		}, "\n"), nil},
-		{"json schema", "values.schema.json", `{"properties": {"password": {"type": "string"}, "token":` + "\n" + `{"$ref": "#/x"}}}`, nil},
-		{"url", "a.yaml", "url: http://password:8080/x\nhttp://token: 1", nil},
-		{"go code", "a.go", `password := "x"`, nil},
-		{"not a github token", "a.yaml", "name: ghp_short\nx: " + "gh" + "p_" + strings.Repeat("a", 35), nil},
-		{"aws in word", "a.yaml", "x: XAKIA" + awsKey[4:], nil},
-		{"binary", "a.bin", "\x00password: hunter2\n" + begin + "RSA PRIVATE KEY-----", nil},
-		{"pem public", "a.pem", begin + "PUBLIC KEY-----\n" + begin + "CERTIFICATE-----\n" + begin + "PGP PUBLIC KEY BLOCK-----", nil},
-		{"empty", "a.yaml", "", nil},
+func (g *gen) pemKey() string {
+	seed := make([]byte, ed25519.SeedSize)
+	for i := range seed {
+		seed[i] = byte(g.r.IntN(256))
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var got []want
-			for _, h := range Scan(c.path, []byte(c.content)) {
-				if h.Path != c.path {
-					t.Errorf("hit path %q, want %q", h.Path, c.path)
-				}
-				got = append(got, want{h.Line, h.Kind})
-			}
-			if !reflect.DeepEqual(got, c.want) {
-				t.Errorf("Scan(%q) = %v, want %v", c.path, got, c.want)
-			}
-		})
+	der, err := x509.MarshalPKCS8PrivateKey(ed25519.NewKeyFromSeed(seed))
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+func ecPEM() string {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
+}
+
+func utf16le(s string) string {
+	u := utf16.Encode([]rune(s))
+	b := []byte{0xFF, 0xFE}
+	for _, c := range u {
+		b = append(b, byte(c), byte(c>>8))
+	}
+	return string(b)
+}
+
+type placement struct {
+	name, path, content string
+	line                int // the line the finding must name
+}
+
+// placements are the 40-odd places a seller's secret was found hiding in a stack repo.
+func placements() []placement {
+	g := newGen()
+	key := g.pick(hexDigits, 64)
+	m12, m24 := g.mnemonic(128), g.mnemonic(256)
+	s12 := strings.Join(m12, " ")
+	quoted := make([]string, len(m12))
+	for i, w := range m12 {
+		quoted[i] = `"` + w + `"`
+	}
+	ghp := "gh" + "p_" + g.pick(alnum, 36)
+	jwtHead := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	jwtBody := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"` + g.pick(alnum, 12) + `","iat":1780000000}`))
+	jwt := jwtHead + "." + jwtBody + "." + g.pick(b64url, 43)
+	return []placement{
+		// EVM private keys, under any name, in any shape.
+		{"key under privateKey", "a.yaml", "privateKey: 0x" + key, 1},
+		{"key under wallet", "a.yaml", "x: 1\nwallet: " + key, 2},
+		{"key under signer, quoted", "values.yaml", "gateway:\n  signer: \"0x" + key + "\"\n", 2},
+		{"key in a YAML comment", "offer.yaml", "spec:\n  # old wallet 0x" + key + "\n  path: /x\n", 2},
+		{"key in a .env line", ".env", "RPC=http://rpc\nWALLET=0x" + key + "\n", 2},
+		{"key in minified JSON", "c.json", `{"a":1,"w":{"k":"0x` + key + `"},"b":[1,2]}`, 1},
+		{"key base64-encoded", "cm.yaml", "data:\n  blob: " + base64.StdEncoding.EncodeToString([]byte(key)) + "\n", 2},
+		{"0x key base64-encoded", "cm.yaml", "binaryData:\n  k: " + base64.StdEncoding.EncodeToString([]byte("0x"+key)) + "\n", 2},
+		{"key in an env list", "deploy.yaml", "env:\n  - name: SIGNER\n    value: " + key + "\n", 3},
+		{"key in a .yaml.txt", "backup.yaml.txt", "key: " + key, 1},
+		{"key in a UTF-16 file", "notes.txt", utf16le("line one\r\nkey=0x" + key + "\r\n"), 2},
+		{"key in a file with a NUL byte", "blob.bin", "head\x00\nprivateKey: 0x" + key + "\n", 2},
+		{"key in Markdown prose", "README.md", "# Notes\n\nThe hot wallet is " + key + ", rotate it.\n", 3},
+		{"key as a template default", "templates/x.yaml", `k: {{ .Values.k | default "0x` + key + `" }}`, 1},
+		{"key in a shell script", "run.sh", "#!/bin/sh\nexport PK=" + key + "\n", 2},
+		// BIP-39 mnemonics, any YAML shape.
+		{"mnemonic as a string", "a.yaml", "mnemonic: " + s12, 1},
+		{"mnemonic under another name", "a.yaml", "backup: \"" + s12 + "\"", 1},
+		{"mnemonic as a block scalar", "a.yaml", "seed: |\n  " + strings.Join(m12[:6], " ") + "\n  " + strings.Join(m12[6:], " ") + "\n", 2},
+		{"mnemonic as a folded scalar", "a.yaml", "notes: >\n  " + strings.Join(m12[:4], " ") + "\n  " + strings.Join(m12[4:], " ") + "\n", 2},
+		{"mnemonic as a YAML list", "a.yaml", "words:\n  - " + strings.Join(m12, "\n  - ") + "\n", 2},
+		{"mnemonic as a flow list", "a.yaml", "phrase: [" + strings.Join(m12, ", ") + "]", 1},
+		{"mnemonic as a JSON array", "a.json", `{"m":[` + strings.Join(quoted, ",") + `]}`, 1},
+		{"24-word mnemonic in .env", ".env", "MNEMONIC=\"" + strings.Join(m24, " ") + "\"", 1},
+		{"mnemonic in a comment", "a.yaml", "a: 1\n# recovery: " + s12 + "\n", 2},
+		{"mnemonic as a numbered list", "SEED.md", "1. " + strings.Join(m12, "\n1. ") + "\n", 1},
+		{"mnemonic base64-encoded", "a.yaml", "m: " + base64.StdEncoding.EncodeToString([]byte(s12)) + "\n", 1},
+		// Keys and tokens of the services sellers use.
+		{"kubeconfig client-key-data", "kubeconfig", "users:\n- name: u\n  user:\n    client-key-data: " + base64.StdEncoding.EncodeToString([]byte(ecPEM())) + "\n", 4},
+		{"PEM private key", "id_ed25519", g.pemKey(), 1},
+		{"OpenAI key", "a.yaml", "openai: sk-proj-" + g.pick(b64url, 74) + "T3BlbkFJ" + g.pick(b64url, 74) + "\n", 1},
+		{"Anthropic key", ".env", "ANTHROPIC_API_KEY=sk-ant-api03-" + g.pick(b64url, 93) + "AA\n", 1},
+		{"Stripe key", "a.yaml", "stripe: sk_live_" + g.pick(alnum, 32) + "\n", 1},
+		{"Google API key", "a.yaml", "maps: AIza" + g.pick(b64url, 35) + "\n", 1},
+		{"Hugging Face token", "a.yaml", "hf: hf_" + g.pick(letters, 34) + "\n", 1},
+		{"GitHub token", "a.yaml", "gh: " + ghp + "\n", 1},
+		{"GitLab token", "a.yaml", "gl: glpat-" + g.pick(b64url, 20) + "\n", 1},
+		{"JWT", "a.yaml", "bearer: " + jwt + "\n", 1},
+		{"Slack bot token", "a.yaml", "slack: xoxb-" + g.pick("0123456789", 12) + "-" + g.pick("0123456789", 13) + "-" + g.pick(alnum, 24) + "\n", 1},
+		{"AWS key pair", "creds", "[default]\naws_access_key_id = AKIA" + g.pick(upperNum, 16) + "\naws_secret_access_key = " + g.pick(alnum+"/+", 40) + "\n", 2},
+		// Credentials in URLs and fields.
+		{"facilitator URL with a password", "a.yaml", "facilitator: https://seller:" + g.pick(alnum, 14) + "@facilitator.example.com\n", 1},
+		{"Infura RPC URL", "a.yaml", "rpc: https://mainnet.infura.io/v3/" + g.pick(hexDigits, 32) + "\n", 1},
+		{"Alchemy RPC URL", "a.json", `{"rpc":"https://base-mainnet.g.alchemy.com/v2/` + g.pick(b64url, 32) + `"}`, 1},
+		{"RPC URL with an api key query", "a.yaml", "rpc: https://rpc.example.net/base?apikey=" + g.pick(alnum, 24) + "\n", 1},
+		{"plaintext Secret", "s.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  token: abc\n", 5},
+		{"password field", "a.yaml", "db:\n  password: hunter2-horse\n", 2},
 	}
 }
 
-// TestHitsNeverHoldTheSecret: no part of a hit repeats the secret's characters.
-func TestHitsNeverHoldTheSecret(t *testing.T) {
-	for _, s := range []string{hexKey, ghToken, ghPAT, glToken, slackToken, awsKey, mnemonic12, "hunter2"} {
-		content := "password: " + s + "\nprivate_key: " + s + "\nmnemonic: " + s + "\nx: " + s + "\n"
-		hits := Scan("a.yaml", []byte(content))
-		if len(hits) == 0 {
-			t.Errorf("no hit for %q", s)
-		}
-		for _, h := range hits {
-			if strings.Contains(h.Kind, s) || strings.Contains(h.Path, s) {
-				t.Errorf("hit %+v holds the secret", h)
-			}
-		}
-	}
-}
-
-// TestRepoContentIsClean: obol's own templates, chart and rendered golden stack produce no hits.
-func TestRepoContentIsClean(t *testing.T) {
-	root := moduleRoot(t)
-	n := 0
-	for _, dir := range []string{"templates", "charts", "internal/render/testdata/golden"} {
-		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(root, p)
-			for _, h := range Scan(filepath.ToSlash(rel), b) {
-				t.Errorf("%s:%d: %s", h.Path, h.Line, h.Kind)
-			}
-			n++
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n < 20 {
-		t.Fatalf("scanned only %d files", n)
-	}
-}
-
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := charttest.ModuleRoot()
+func TestPlacementsAllFound(t *testing.T) {
+	s, err := Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dir
-}
-
-func FuzzScan(f *testing.F) {
-	for _, s := range []string{"", "password: x", "kind: Secret\ndata:\n  a: b\n", "- name: K\n  value: v", "\"a\": \"\\\"", "a: '", "x=\"", begin + "PRIVATE KEY-----"} {
-		f.Add(s)
+	ps := placements()
+	if len(ps) < 40 {
+		t.Fatalf("%d placements, the issue asks for at least 40", len(ps))
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		for _, h := range Scan("f.yaml", []byte(s)) {
-			if h.Line < 1 || h.Line > strings.Count(s, "\n")+1 || h.Kind == "" {
-				t.Fatalf("bad hit %+v", h)
+	for _, p := range ps {
+		got := s.File(p.path, []byte(p.content))
+		found := false
+		for _, f := range got {
+			if f.Line == p.line && f.Path == p.path {
+				found = true
+			}
+			// The finding names where and which rule, never the value.
+			if strings.Contains(f.String(), p.content) {
+				t.Errorf("%s: finding holds the content: %s", p.name, f)
 			}
 		}
-	})
+		if !found {
+			t.Errorf("%s (%s): nothing found at line %d; found %v", p.name, p.path, p.line, got)
+		}
+	}
+}
+
+// What a clean stack holds and looks like a secret: digests, nonces, addresses, hashes.
+func TestNoFalsePositives(t *testing.T) {
+	s, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGen()
+	h := func() string { return g.pick(hexDigits, 64) }
+	clean := map[string]string{
+		"image.yaml":   "image: ghcr.io/obol/obol-gateway@sha256:" + h() + "\n",
+		"digest.yaml":  "digest: sha256:" + h() + "\nchecksum/config: " + h() + "\n",
+		"nonce.json":   `{"nonce":"0x` + h() + `","txHash":"0x` + h() + `"}`,
+		"payto.yaml":   "payTo: \"0x8ba1f109551bD432803012645Ac136ddd64DBA72\"\n",
+		"commit.txt":   "sell http weather: create\n\ncommit " + g.pick(hexDigits, 40) + "\n",
+		"secret.yaml":  "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  token: ENC[AES256_GCM,data:abc,type:str]\n",
+		"refs.yaml":    "password: ${DB_PASSWORD}\ntoken: \"{{ .Values.token }}\"\napiKey: <your key>\nexistingSecret: wallet\n",
+		"prose.md":     "Sell an API: the gateway asks a buyer to pay, then it forwards the request and returns the answer.\n",
+		"url.yaml":     "upstream: http://weather-api.apps.svc.cluster.local:8080\nfacilitator: https://x402.org/facilitator\n",
+		"words.yaml":   "tags: [about, above, absent, absorb, abstract, absurd, abuse, access, accident, account, accuse, achieve]\n",
+		"chainid.yaml": "chainId: 84532\nasset: \"0x036CbD53842c5426634e7929541eC2318f3dCF7e\"\n",
+	}
+	for p, c := range clean {
+		if got := s.File(p, []byte(c)); len(got) != 0 {
+			t.Errorf("%s: false positives %v", p, got)
+		}
+	}
+}
+
+func TestMessage(t *testing.T) {
+	s, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := newGen().pick(hexDigits, 64)
+	got := s.Message("abc123", "sell: create\n\nused key "+key+"\n")
+	if len(got) != 1 || got[0].Commit != "abc123" || got[0].Path != "" || got[0].Line != 3 || got[0].Rule != RuleEVMKey {
+		t.Fatalf("%v", got)
+	}
+	if strings.Contains(got[0].String(), key) || got[0].String() != "abc123:commit message:3: evm-private-key" {
+		t.Errorf("%s", got[0])
+	}
 }

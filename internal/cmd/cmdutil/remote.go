@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/gitremote"
@@ -69,6 +70,9 @@ func (f *Factory) Sync(ctx context.Context, r *repo.Repo, o SyncOptions) (rep gi
 		Fresh:    o.Fresh,
 		Resolve:  o.Resolve,
 		Progress: func(format string, args ...any) { fmt.Fprintf(f.IO.ErrOut, format+"\n", args...) },
+		BeforePush: func(head, remote plumbing.Hash) error {
+			return refuseSecretsInHistory(r, head, remote)
+		},
 	})
 	return rep, true, err
 }

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/repo"
+	"github.com/obol/obol/internal/secretscan"
 )
 
 // WriteFlags are the flags every writing command takes.
@@ -40,6 +44,8 @@ type BuildFunc func(head fs.FS) ([]repo.Change, error)
 // Result.Commit is then the commit the remote holds. If the push fails the commit stays
 // local and the error says so. It returns ErrDiff on a dry run that would change something.
 func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, message string, build BuildFunc) (repo.Result, error) {
+	// Compiling the secret rules takes tens of milliseconds: do it while the write gets ready.
+	go func() { _, _ = secretscan.Default() }()
 	author := repo.DefaultAuthor(r)
 	// The Factory's environment wins, so tests and embedders control identity without
 	// touching the process environment.
@@ -71,6 +77,9 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 				return nil, err
 			}
 			if claims, err = checkPaths(r.GitDir(), head, changes); err != nil {
+				return nil, err
+			}
+			if err := refuseSecrets(changes); err != nil {
 				return nil, err
 			}
 			return changes, nil
@@ -139,4 +148,55 @@ func Short(h fmt.Stringer) string {
 		return s[:12]
 	}
 	return s
+}
+
+// refuseSecrets refuses a change that would commit a secret.
+func refuseSecrets(changes []repo.Change) error {
+	s, err := secretscan.Default()
+	if err != nil {
+		return err
+	}
+	var found []secretscan.Finding
+	for _, c := range changes {
+		if !c.Delete {
+			found = append(found, s.File(c.Path, c.Content)...)
+		}
+	}
+	return secretsError("commit", found)
+}
+
+// refuseSecretsInHistory refuses to push commits (head's, not remote's) that hold a secret in
+// a file or a message: once pushed, a team's clones and the reconciler have it.
+func refuseSecretsInHistory(r *repo.Repo, head, remote plumbing.Hash) error {
+	s, err := secretscan.Default()
+	if err != nil {
+		return err
+	}
+	var stop []plumbing.Hash
+	if !remote.IsZero() {
+		stop = append(stop, remote)
+	}
+	found, err := s.History(r, head, stop...)
+	if err != nil {
+		return fmt.Errorf("scan the commits to push for secrets: %w", err)
+	}
+	if err := secretsError("push", found); err != nil {
+		return fmt.Errorf("%w\nthe commits stay local: remove the secret from them (git rebase -i, git commit --amend), then obol sync", err)
+	}
+	return nil
+}
+
+// SecretAdvice is the fix for a secret found in the stack repo.
+const SecretAdvice = "secrets do not belong in the stack repo (the cluster, the reconciler and every clone read it): " +
+	"keep it in a Secret created out of band (obol stack up --git-token-file, kubectl create secret), or encrypt it with SOPS"
+
+func secretsError(what string, found []secretscan.Finding) error {
+	if len(found) == 0 {
+		return nil
+	}
+	lines := make([]string, len(found))
+	for i, f := range found {
+		lines[i] = "  " + f.String()
+	}
+	return fmt.Errorf("refusing to %s %s, nothing written:\n%s\n%s", what, Plural(len(found), "secret"), strings.Join(lines, "\n"), SecretAdvice)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -159,9 +160,10 @@ func Diff(head fs.FS, files render.Files) ([]repo.Change, error) {
 	return changes, err
 }
 
-// Stray lists the files under applications/ that are neither an offer.yaml nor rendered from
-// one. The reconciler would apply them (Flux builds every manifest under applications/), so
-// the stack refuses them: only slices' own objects may come from there.
+// Stray lists the manifests (.yaml, .yml, .json) under applications/ that are neither an
+// offer.yaml nor rendered from one. The reconciler would apply them (Flux builds every
+// manifest under applications/), so the stack refuses them: only slices' own objects may come
+// from there. Other files (NOTES.md) are never applied and stay the user's.
 func Stray(head fs.FS, files render.Files) ([]string, error) {
 	var stray []string
 	err := fs.WalkDir(head, layout.Applications, func(p string, d fs.DirEntry, err error) error {
@@ -172,6 +174,11 @@ func Stray(head fs.FS, files render.Files) ([]string, error) {
 			return err
 		}
 		if _, rendered := files[p]; rendered {
+			return nil
+		}
+		switch strings.ToLower(path.Ext(p)) {
+		case ".yaml", ".yml", ".json":
+		default:
 			return nil
 		}
 		if unit, name := layout.Unit(p); name != "" && p == path.Join(unit, layout.OfferFile) {

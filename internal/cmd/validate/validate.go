@@ -29,6 +29,8 @@ import (
 type Options struct {
 	Factory *cmdutil.Factory
 	Output  string
+	// History also scans every commit and message on the branch for secrets.
+	History bool
 }
 
 // NewCmdValidate returns `obol validate`.
@@ -45,9 +47,13 @@ func NewCmdValidate(f *cmdutil.Factory, runF func(context.Context, *Options) err
     builds it, and every object in it matches its schema (Flux's CRDs, the ServiceOffer CRD,
     Kubernetes' own types): unknown fields, wrong types, missing or dangling references;
   - every HelmRelease whose chart is in the repo renders with its values as helm-controller
-    would render it (values.schema.json enforced), and every object it makes is checked too.
+    would render it (values.schema.json enforced), and every object it makes is checked too;
+  - nothing under applications/ but the slices' own files (the cluster refuses anything else),
+    and no offer named after an object, or installed into a namespace, the stack owns;
+  - no secret in any file (gitleaks' rules, plus EVM keys, BIP-39 mnemonics in any shape and
+    URLs with credentials); --history scans every commit and message on the branch too.
 Exit code 0: valid; 1: problems found (listed); 2: validation could not run.`,
-		Example: cmdutil.Examples("obol validate\nobol validate -o json"),
+		Example: cmdutil.Examples("obol validate\nobol validate --history\nobol validate -o json"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -55,6 +61,7 @@ Exit code 0: valid; 1: problems found (listed); 2: validation could not run.`,
 			return Run(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.History, "history", false, "also scan every commit and commit message on the branch for secrets (a secret deleted since is still in history)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML)
 	return cmd
 }
@@ -83,6 +90,22 @@ func Run(ctx context.Context, opts *Options) error {
 		return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("validate: %w", err)}
 	}
 	res.Commit = head.Commit.String()
+	if opts.History {
+		sc, err := secretscan.Default()
+		if err != nil {
+			return err
+		}
+		found, err := sc.History(head.Repo, head.Commit)
+		if err != nil {
+			return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("validate --history: %w", err)}
+		}
+		for _, fd := range found {
+			res.Findings = append(res.Findings, secretFinding(fd))
+		}
+		if len(found) > 0 {
+			res.Valid = false
+		}
+	}
 	if opts.Output != cmdutil.FormatTable {
 		if err := cmdutil.PrintData(f.IO.Out, opts.Output, res); err != nil {
 			return err
@@ -204,22 +227,39 @@ func Check(ctx context.Context, assets fs.FS, head fs.FS) (*Result, error) {
 	return res, nil
 }
 
-// scanSecrets reports every secret committed to the stack repo (path and kind, never the value).
-func scanSecrets(head fs.FS, add func(validate.Finding)) error {
-	return fs.WalkDir(head, ".", func(p string, d fs.DirEntry, err error) error {
+// scanSecrets reports every secret in the tree (path, line and rule, never the value).
+func scanSecrets(tree fs.FS, add func(validate.Finding)) error {
+	s, err := secretscan.Default()
+	if err != nil {
+		return err
+	}
+	return fs.WalkDir(tree, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !d.Type().IsRegular() {
 			return err
 		}
-		b, err := fs.ReadFile(head, p)
+		b, err := fs.ReadFile(tree, p)
 		if err != nil {
 			return err
 		}
-		for _, hit := range secretscan.Scan(p, b) {
-			add(validate.Finding{Severity: validate.SeverityError, Path: hit.Path, Field: fmt.Sprintf("line %d", hit.Line),
-				Message: hit.Kind + ": secrets do not belong in the stack repo (the cluster and its reconciler read it): move it to a Secret created out of band, or encrypt it with SOPS"})
+		for _, f := range s.File(p, b) {
+			add(secretFinding(f))
 		}
 		return nil
 	})
+}
+
+func secretFinding(f secretscan.Finding) validate.Finding {
+	fd := validate.Finding{Severity: validate.SeverityError, Path: f.Path, Field: fmt.Sprintf("line %d", f.Line),
+		Message: f.Rule + ": " + cmdutil.SecretAdvice}
+	if f.Commit != "" {
+		fd.Object = "commit " + f.Commit
+		if f.Path == "" {
+			fd.Path = "(commit message)"
+		}
+		fd.Message = f.Rule + " in history: rewrite the commit out of the branch (git rebase -i, then a forced push every clone must follow) and rotate the secret; " +
+			"until then every clone and the reconciler's cache hold it"
+	}
+	return fd
 }
 
 // fluxSchemas loads the CRDs of the pinned Flux, embedded in the binary.
