@@ -170,3 +170,28 @@ func looksLikeToken(s string) bool {
 	}
 	return true
 }
+
+// TakeCredential takes a credential out of an http(s) remote URL: the password, or a user name
+// that looks like a token (https://TOKEN@host/...). clean is the URL without it (keeping a
+// plain user name), token the credential, user the user name to send it with (empty: the
+// default). A URL without one comes back unchanged with an empty token.
+func TakeCredential(rawURL string) (clean, token, user string) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return rawURL, "", ""
+	}
+	name := u.User.Username()
+	if pw, ok := u.User.Password(); ok {
+		token, user = pw, name
+		u.User = nil
+		if name != "" {
+			u.User = url.User(name)
+		}
+	} else if looksLikeToken(name) {
+		token = name
+		u.User = nil
+	} else {
+		return rawURL, "", ""
+	}
+	return u.String(), token, user
+}

@@ -735,3 +735,43 @@ func TestShallowFetchSendsOnlyNewObjects(t *testing.T) {
 		t.Fatalf("pack has %d objects, want 6", n)
 	}
 }
+
+// A commit reset away (a secret committed once, say) is still in the object database until
+// git gc, but no ref reaches it: obol-git refuses to serve it by its hash, as git's own
+// upload-pack does, while a commit in a branch's history is served. The requests are made by
+// hand: git's client will not even ask for an object the server did not advertise.
+func TestServesOnlyReachableObjects(t *testing.T) {
+	needGit(t)
+	src := filepath.Join(t.TempDir(), "src")
+	makeRepo(t, src)
+	old := gitOut(t, src, "rev-parse", "HEAD~2")
+	gone := commitMore(t, src, "a secret")
+	blob := gitOut(t, src, "rev-parse", "HEAD:apps/new/a secret.yaml")
+	gitOut(t, src, "reset", "-q", "--hard", "HEAD~1")
+	gitOut(t, src, "reflog", "expire", "--expire=now", "--all")
+	if gitOut(t, src, "cat-file", "-t", gone) != "commit" {
+		t.Fatal("the reset commit should still be in the object database")
+	}
+	srv := startServer(t, src)
+	want := func(h string) (int, string) {
+		line := "want " + h + "\n"
+		body := fmt.Sprintf("%04x%s0000%04xdone\n", len(line)+4, line, len("done\n")+4)
+		resp, err := http.Post(srv.URL+"/stack.git/git-upload-pack", "application/x-git-upload-pack-request", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, h := range []string{gone, blob} {
+		if code, body := want(h); code != http.StatusBadRequest || !strings.Contains(body, "not our ref "+h) {
+			t.Errorf("want of unreachable %s: %d %q", h, code, body)
+		}
+	}
+	for _, h := range []string{old, gitOut(t, src, "rev-parse", "HEAD")} {
+		if code, body := want(h); code != http.StatusOK || !strings.Contains(body, "PACK") {
+			t.Errorf("want of reachable %s: %d %.80q", h, code, body)
+		}
+	}
+}

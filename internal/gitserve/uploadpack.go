@@ -80,6 +80,56 @@ func refsOf(st *filesystem.Storage) (refs []advRef, symref string, err error) {
 	return append(refs, rest...), symref, nil
 }
 
+// unreachableWant returns the first want that no advertised ref reaches (zero: none). A want
+// is served when it is a ref's value (or its peeled tag target) or a commit in the history of
+// one; anything else, however present in the object database, is refused.
+func unreachableWant(st *filesystem.Storage, wants []plumbing.Hash) (plumbing.Hash, error) {
+	refs, _, err := refsOf(st)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	tips := map[plumbing.Hash]bool{}
+	var starts []plumbing.Hash
+	for _, r := range refs {
+		if !tips[r.hash] {
+			tips[r.hash] = true
+			starts = append(starts, r.hash)
+		}
+	}
+	missing := map[plumbing.Hash]bool{}
+	for _, h := range wants {
+		if !tips[h] {
+			missing[h] = true
+		}
+	}
+	if len(missing) == 0 {
+		return plumbing.ZeroHash, nil
+	}
+	// Walk the commit history of every tip until every missing want is seen.
+	seen := map[plumbing.Hash]bool{}
+	queue := starts
+	for len(queue) > 0 && len(missing) > 0 {
+		h := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		delete(missing, h)
+		c, err := object.GetCommit(st, h)
+		if err != nil {
+			continue // a tag or tree tip: it has no history to walk
+		}
+		queue = append(queue, c.ParentHashes...)
+	}
+	for _, h := range wants {
+		if missing[h] {
+			return h, nil
+		}
+	}
+	return plumbing.ZeroHash, nil
+}
+
 // peel follows annotated tags to the first non-tag object.
 func peel(st storer.EncodedObjectStorer, h plumbing.Hash) (plumbing.Hash, bool) {
 	for i := 0; i < 16; i++ {
@@ -160,11 +210,15 @@ func (s *server) serveUploadPack(w http.ResponseWriter, r *http.Request, gitDir 
 	}
 	st := openStorage(gitDir)
 	defer st.Close()
-	for _, h := range req.Wants {
-		if _, err := st.EncodedObject(plumbing.AnyObject, h); err != nil {
-			http.Error(w, fmt.Sprintf("not our ref %s", h), http.StatusBadRequest)
-			return
-		}
+	if bad, err := unreachableWant(st, req.Wants); err != nil {
+		s.log.Error("checking wants", "repo", gitDir, "err", err)
+		http.Error(w, "cannot read repository", http.StatusInternalServerError)
+		return
+	} else if !bad.IsZero() {
+		// As git's upload-pack over HTTP: only what the advertised refs reach is served, so an
+		// object reset away (a secret committed once) cannot be fetched by its hash.
+		http.Error(w, fmt.Sprintf("not our ref %s", bad), http.StatusBadRequest)
+		return
 	}
 	up := &uploadPack{ctx: r.Context(), st: st, req: req}
 	// Compute the shallow update up front, so that errors can still be

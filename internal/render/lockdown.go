@@ -83,8 +83,8 @@ func fluxLockdown() []any {
 		TypeMeta:   typeMeta("rbac.authorization.k8s.io/v1", "ClusterRole"),
 		ObjectMeta: metav1.ObjectMeta{Name: OffersServiceAccount, Labels: labels},
 		Rules: []rbacv1.PolicyRule{
-			// Install.CreateNamespace; namespaces are never deleted by Helm.
-			{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch", "create"}},
+			// Install.CreateNamespace (Helm applies it server-side); Helm never deletes one.
+			{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch", "create", "patch", "update"}},
 			// Helm's release records live in the offer's namespace (spec.storageNamespace).
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: rw},
 			// What Helm's waiter reads to tell a rollout is done.

@@ -156,6 +156,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	h.must(t, append([]string{"sell", "update", "api-19", "--per-request", "0.003"}, wait...)...)
 	h.waitReleases(t, names, 3*time.Minute)
+	strayManifestsRefused(t, h, wait)
 	head := h.head(t)
 	unreadableSourceNeverPrunes(t, h, names)
 	before := checkPodsRun(t, h, 5+len(names))

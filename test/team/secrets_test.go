@@ -62,3 +62,38 @@ func writeFile(p, content string) error {
 	}
 	return os.WriteFile(p, []byte(content), 0o644)
 }
+
+// A token inside a remote URL is taken out before anything is written: init and join use it,
+// and neither .git/config nor any other file of the clone holds it (git itself would store it
+// in plain text); later commands need it given as the README says.
+func TestRemoteURLTokenNeverStored(t *testing.T) {
+	root := t.TempDir()
+	gittest.InitBare(t, root, "stack.git", "main")
+	const token = "tok-9f8e7d6c5b4a39281706"
+	srv := gittest.StartHTTP(t, root, gittest.HTTPOptions{Username: "git", Token: token})
+	url := srv.RepoURL("stack.git")
+	withToken := strings.Replace(url, "://", "://git:"+token+"@", 1)
+	alice, bob := newUser(t, "Alice"), newUser(t, "Bob")
+	out := alice.must("stack", "init", "--stack", "team", "--remote", withToken)
+	if !strings.Contains(out, "not stored") || strings.Contains(out, token) {
+		t.Errorf("init: the note is missing or prints the token:\n%s", out)
+	}
+	out = bob.must("stack", "join", withToken)
+	if strings.Contains(out, token) {
+		t.Errorf("join prints the token:\n%s", out)
+	}
+	for _, u := range []*user{alice, bob} {
+		if hit := grepTree(t, u.repo, token); hit != "" {
+			t.Errorf("%s's clone stores the token in %s", u.name, hit)
+		}
+		cfg, err := os.ReadFile(filepath.Join(u.repo, ".git", "config"))
+		// The user name stays (it is no secret, and git sends it); the token is gone.
+		if clean := strings.Replace(url, "://", "://git@", 1); err != nil || !strings.Contains(string(cfg), "url = "+clean+"\n") {
+			t.Errorf("%s's .git/config lacks the clean remote %s: %v\n%s", u.name, clean, err, cfg)
+		}
+		// Without the token a write that pushes is refused, naming how to give it.
+		if _, errOut, code := u.run(sellArgs("w-" + strings.ToLower(u.name))...); code == 0 || !strings.Contains(errOut, "--token-file") {
+			t.Errorf("%s: a push without the token: exit %d\n%s", u.name, code, errOut)
+		}
+	}
+}

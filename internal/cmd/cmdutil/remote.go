@@ -121,3 +121,28 @@ func Plural(n int, what string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, what)
 }
+
+// TakeURLCredential takes a token or password out of a remote URL before anything is written
+// (git would store it in plain text in .git/config): this command uses it as OBOL_GIT_TOKEN
+// would be used, unless a token is given another way, and the URL is kept without it. It
+// returns the URL to use and store.
+func (f *Factory) TakeURLCredential(rawURL string) string {
+	clean, token, user := gitremote.TakeCredential(rawURL)
+	if token == "" {
+		return rawURL
+	}
+	getenv := f.Getenv
+	explicit := getenv(gitremote.EnvToken) != "" || getenv(gitremote.EnvTokenFile) != ""
+	f.Getenv = func(k string) string {
+		switch {
+		case k == gitremote.EnvToken && !explicit:
+			return token
+		case k == gitremote.EnvUsername && user != "" && getenv(k) == "":
+			return user
+		}
+		return getenv(k)
+	}
+	fmt.Fprintf(f.IO.ErrOut, "note: the credential in %s is used for this command only and is not stored; "+
+		"give it to later commands with --token-file FILE, %s=FILE or %s\n", gitremote.Redact(rawURL), gitremote.EnvTokenFile, gitremote.EnvToken)
+	return clean
+}

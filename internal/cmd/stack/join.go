@@ -51,6 +51,7 @@ obol stack join https://git.example.com/team/stack.git --repo ./stack --token-fi
 // remote head and checks it out. Nothing is left behind if the remote is not an obol stack.
 func RunJoin(ctx context.Context, opts *JoinOptions) error {
 	f := opts.Factory
+	opts.URL = f.TakeURLCredential(opts.URL)
 	dir, err := f.RepoDir()
 	if err != nil {
 		return err

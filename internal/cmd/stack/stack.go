@@ -94,6 +94,9 @@ obol stack init --stack prod --remote https://git.example.com/team/stack.git --t
 // rendered for an empty stack. An existing repo is never touched.
 func RunInit(ctx context.Context, opts *InitOptions) error {
 	f := opts.Factory
+	if opts.Remote != "" {
+		opts.Remote = f.TakeURLCredential(opts.Remote)
+	}
 	st := settings.New(opts.Stack)
 	st.Spec.Branch, st.Spec.GitURL, st.Spec.Engine = opts.Branch, opts.GitURL, settings.Engine(opts.Engine)
 	st.Spec.Edge.Port, st.Spec.Edge.PublicURL, st.Spec.Tunnel.Hostname = opts.EdgePort, opts.PublicURL, opts.TunnelHostname
