@@ -5,7 +5,10 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +80,34 @@ func TestServeAndShutdown(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"request"`) || !strings.Contains(logs.String(), `"path":"/healthz"`) {
 		t.Fatalf("no JSON request log: %s", logs.String())
+	}
+}
+
+// The port the obol-git image declares (the Makefile's git-image), the one it listens on by
+// default and the one the stack's Deployment names must be one port; the image builder's
+// default is the gateway's 8402.
+func TestImagePortIsTheListenPort(t *testing.T) {
+	mk, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^git-image:.*\n\t.*mkimage .*--port (\d+)`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("the Makefile's git-image target does not pass --port to mkimage")
+	}
+	src, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := regexp.MustCompile(`fs.String\("listen", ":(\d+)"`).FindSubmatch(src)
+	if def == nil || string(def[1]) != string(m[1]) {
+		t.Errorf("image declares port %s, obol-git listens on %q by default", m[1], def)
+	}
+	dep, err := os.ReadFile(filepath.Join("..", "..", "internal", "render", "testdata", "golden", "clusters", "dev", "flux-system", "obol-git.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dep), "containerPort: "+string(m[1])) {
+		t.Errorf("the rendered Deployment does not name port %s", m[1])
 	}
 }

@@ -239,7 +239,8 @@ func layerTar(o Options) ([]byte, error) {
 	if have[bin] || have[bin+"/"] {
 		return nil, fmt.Errorf("image: binary path %s collides with a file of the image", o.Path)
 	}
-	entries = append(entries, entry{name: bin, mode: 0o755, uid: UID, gid: GID, data: o.Binary})
+	// Owned by root: the runtime user (UID) may run the binary but never replace it.
+	entries = append(entries, entry{name: bin, mode: 0o755, uid: 0, gid: 0, data: o.Binary})
 
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)

@@ -257,7 +257,7 @@ func checkFiles(t *testing.T, img v1.Image, wantBinary []byte) {
 	if h == nil {
 		t.Fatalf("no /usr/local/bin/obol-gateway in the image: %v", keys(seen))
 	}
-	if h.Typeflag != tar.TypeReg || h.Mode != 0o755 || h.Uid != 65532 || h.Gid != 65532 {
+	if h.Typeflag != tar.TypeReg || h.Mode != 0o755 || h.Uid != 0 || h.Gid != 0 {
 		t.Errorf("binary: type %c mode %o uid %d gid %d", h.Typeflag, h.Mode, h.Uid, h.Gid)
 	}
 	if tmp := seen["tmp/"]; tmp == nil || tmp.Typeflag != tar.TypeDir || tmp.Mode != 0o1777 {

@@ -547,12 +547,15 @@ func suggestService(s string) string {
 	return out
 }
 
+var healthPathRe = regexp.MustCompile(`^/[A-Za-z0-9/_.-]*$`)
+
 func checkHealthPath(l *errorList, p string) {
 	if p == "" {
 		return
 	}
-	if !strings.HasPrefix(p, "/") || strings.IndexFunc(p, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-		l.add("spec.upstream.healthPath", p, `is not a path starting with "/"`, "give the upstream's health check path, e.g. "+DefaultHealthPath)
+	// The gateway chart's schema: a plain path, no query or fragment (the probe is a GET of it).
+	if !healthPathRe.MatchString(p) {
+		l.add("spec.upstream.healthPath", p, `is not a path of letters, digits and "/_.-" starting with "/" (no query or fragment)`, "give the upstream's health check path, e.g. "+DefaultHealthPath)
 	}
 }
 
@@ -621,6 +624,8 @@ func checkTags(l *errorList, field string, tags []string) {
 		switch {
 		case strings.TrimSpace(t) == "":
 			l.add(f, t, "is empty", "remove the empty entry")
+		case strings.IndexFunc(t, unicode.IsControl) >= 0:
+			l.add(f, t, "holds a control character", "remove it")
 		case len(t) > MaxRegistrationTagLength:
 			l.add(f, t, fmt.Sprintf("is %d bytes, more than %d", len(t), MaxRegistrationTagLength), "use a shorter tag")
 		}

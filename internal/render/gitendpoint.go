@@ -7,11 +7,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/obol/obol/internal/argocd"
 	"github.com/obol/obol/internal/settings"
 )
 
@@ -110,7 +112,32 @@ func gitEndpoint(st *settings.Stack) ([]byte, error) {
 			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
 		},
 	}
-	return manifests(Header, ns, dep, svc)
+	// Only the reconciler's fetcher reaches the endpoint: Flux's source-controller, or Argo CD's
+	// repo server. The repo is the stack's whole state; nothing else in the cluster needs it.
+	tcp := corev1.ProtocolTCP
+	port := intstr.FromString("http")
+	from := func(ns string, labels map[string]string) networkingv1.NetworkPolicyPeer {
+		return networkingv1.NetworkPolicyPeer{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+			PodSelector:       &metav1.LabelSelector{MatchLabels: labels},
+		}
+	}
+	np := &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: meta(GitEndpointName),
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": GitEndpointName}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From: []networkingv1.NetworkPolicyPeer{
+					from(FluxNamespace, map[string]string{"app": "source-controller"}),
+					from(argocd.Namespace, map[string]string{"app.kubernetes.io/name": "argocd-repo-server"}),
+				},
+				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &port}},
+			}},
+		},
+	}
+	return manifests(Header, ns, dep, svc, np)
 }
 
 func urlPath(raw string) string {

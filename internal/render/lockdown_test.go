@@ -89,3 +89,20 @@ func TestCollisions(t *testing.T) {
 		}
 	}
 }
+
+// The in-cluster git endpoint admits only the reconciler's fetcher.
+func TestGitEndpointNetworkPolicy(t *testing.T) {
+	st := settings.New("dev")
+	st.Default()
+	files, err := render.Stack(obol.Assets(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := string(files["clusters/dev/flux-system/obol-git.yaml"])
+	for _, want := range []string{"kind: NetworkPolicy", "app: source-controller", "kubernetes.io/metadata.name: flux-system",
+		"app.kubernetes.io/name: argocd-repo-server", "kubernetes.io/metadata.name: argocd", "- Ingress"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("obol-git.yaml lacks %q", want)
+		}
+	}
+}

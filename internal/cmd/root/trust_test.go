@@ -118,3 +118,33 @@ func newStackEngine(t *testing.T, engine string) string {
 	mustRun(t, repo, "stack", "init", "--stack", "dev", "--engine", engine)
 	return repo
 }
+
+// Values the cluster would refuse after the commit, refused before it: a health path with a
+// query or fragment (the chart's schema allows a plain path), a skill with a newline (which
+// the flag parser used to cut off silently).
+func TestSmallInputsRefusedAtWriteTime(t *testing.T) {
+	repo := newStack(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--health-path", "/h?x=1#frag"}, "spec.upstream.healthPath"},
+		{[]string{"--health-path", "/h#frag"}, "spec.upstream.healthPath"},
+		{[]string{"--register", "--register-skills", "nlp\nvision"}, "control character"},
+	} {
+		before := treeHash(t, repo)
+		args := append([]string{"sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo}, tc.args...)
+		r := obolCLI(t, repo, author, args...)
+		if r.code == 0 || !strings.Contains(r.err, tc.want) || treeHash(t, repo) != before {
+			t.Errorf("obol %s: exit %d, want an error naming %q and nothing written\n%s", strings.Join(args, " "), r.code, tc.want, r.err)
+		}
+	}
+	mustRun(t, repo, "sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo,
+		"--health-path", "/healthz", "--register", "--register-skills", "nlp,vision", "--register-skills", "audio")
+	off := gitCLI(t, repo, "show", "HEAD:applications/sell-http/weather/offer.yaml")
+	for _, s := range []string{"- nlp", "- vision", "- audio", "healthPath: /healthz"} {
+		if !strings.Contains(off, s) {
+			t.Errorf("offer.yaml lacks %q:\n%s", s, off)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/pflag"
 
@@ -135,8 +136,8 @@ func (f *offerFlags) addTo(fs *pflag.FlagSet, t v1alpha1.OfferType) {
 	fs.StringVar(&f.registerName, "register-name", "", "registration name")
 	fs.StringVar(&f.registerDescription, "register-description", "", "registration description")
 	fs.StringVar(&f.registerImage, "register-image", "", "registration image URL")
-	fs.StringSliceVar(&f.registerSkills, "register-skills", nil, "OASF skills (repeatable)")
-	fs.StringSliceVar(&f.registerDomains, "register-domains", nil, "OASF domains (repeatable)")
+	fs.Var(&listFlag{to: &f.registerSkills}, "register-skills", "OASF skills, comma-separated (repeatable)")
+	fs.Var(&listFlag{to: &f.registerDomains}, "register-domains", "OASF domains, comma-separated (repeatable)")
 	fs.StringArrayVar(&f.registerMetadata, "register-metadata", nil, "registration metadata key=value (repeatable)")
 	fs.StringVar(&f.provenanceFile, "provenance-file", "", "JSON file of provenance facts (framework, metricName, ...)")
 }
@@ -370,3 +371,33 @@ func flagErrors(err error) error {
 	}
 	return errors.New(strings.Join(lines, "\n"))
 }
+
+// listFlag is a comma-separated, repeatable list. pflag's StringSlice reads its value as one
+// CSV record, so a newline silently dropped everything after it; this one refuses control
+// characters instead.
+type listFlag struct {
+	to  *[]string
+	set bool
+}
+
+func (l *listFlag) String() string {
+	if l.to == nil {
+		return ""
+	}
+	return strings.Join(*l.to, ",")
+}
+
+func (l *listFlag) Set(v string) error {
+	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+		return fmt.Errorf("%q holds a control character (%q): give one entry per flag, or separate entries with commas", v, v[i:i+1])
+	}
+	if !l.set {
+		*l.to, l.set = nil, true
+	}
+	for _, e := range strings.Split(v, ",") {
+		*l.to = append(*l.to, strings.TrimSpace(e))
+	}
+	return nil
+}
+
+func (l *listFlag) Type() string { return "strings" }
