@@ -30,6 +30,7 @@ import (
 	"github.com/obol/obol/internal/chart"
 	"github.com/obol/obol/internal/chart/charttest"
 	"github.com/obol/obol/internal/gatewayconfig"
+	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/validate"
 )
 
@@ -714,6 +715,32 @@ func TestEmbeddedChartIsTheChart(t *testing.T) {
 	for p := range embedded {
 		if _, ok := disk[p]; !ok {
 			t.Errorf("%s: embedded but not on disk", p)
+		}
+	}
+}
+
+// What the chart renders is what the offers' identities may manage (render.OfferKinds: the
+// obol-offers ClusterRole, the Argo CD offers project's whitelist); a kind added to the chart
+// without them would be refused in the cluster.
+func TestChartKindsAreTheOfferKinds(t *testing.T) {
+	ch := loadChart(t)
+	allowed := map[string]bool{}
+	for _, gk := range render.OfferKinds {
+		allowed[gk.Group+"/"+gk.Kind] = true
+	}
+	for _, f := range fixtures(t) {
+		for name, content := range mustRender(t, ch, helmValues(t, f.offer), f.release()) {
+			if !strings.HasSuffix(name, ".yaml") {
+				continue
+			}
+			var u unstructured.Unstructured
+			if err := yaml.Unmarshal([]byte(content), &u.Object); err != nil {
+				t.Fatal(err)
+			}
+			gk := u.GroupVersionKind().GroupKind()
+			if !allowed[gk.Group+"/"+gk.Kind] {
+				t.Errorf("%s: %s renders %s, not in render.OfferKinds", f.mode, name, gk)
+			}
 		}
 	}
 }
