@@ -63,10 +63,10 @@ func TestArgoCDStackUp(t *testing.T) {
 		})
 	}
 
-	// The root Application and the in-cluster git endpoint (Namespace, Deployment, Service),
-	// whose pod then runs on the node: the repo server would read the repo from it.
+	// The root Application and the in-cluster git endpoint (Namespace, Deployment, Service,
+	// NetworkPolicy), whose pod then runs on the node: the repo server would read the repo from it.
 	r := h.must(t, up...)
-	if !strings.Contains(r.out, "4 created") {
+	if !strings.Contains(r.out, "5 created") {
 		t.Errorf("stack up: %s", r.out)
 	}
 	var git appsv1.Deployment
