@@ -9,9 +9,10 @@ import (
 
 // History scans the commits reachable from head that are not reachable from any of stop (the
 // remote's head, for a push; none, for the whole branch): every message, and every file each
-// commit adds or changes (each distinct blob once). A secret committed and then deleted is
+// commit adds or changes (each distinct blob once, none of known: blobs known to be clean, such
+// as obol's own rendering of what was scanned already). A secret committed and then deleted is
 // still found, in the commit that added it.
-func (s *Scanner) History(r *repo.Repo, head plumbing.Hash, stop ...plumbing.Hash) ([]Finding, error) {
+func (s *Scanner) History(r *repo.Repo, head plumbing.Hash, known map[plumbing.Hash]bool, stop ...plumbing.Hash) ([]Finding, error) {
 	if head.IsZero() {
 		return nil, nil
 	}
@@ -56,7 +57,7 @@ func (s *Scanner) History(r *repo.Repo, head plumbing.Hash, stop ...plumbing.Has
 				return nil, err
 			}
 			for _, ch := range changes {
-				if ch.To.IsZero() || scanned[ch.To] || ch.ToMode == filemode.Submodule {
+				if ch.To.IsZero() || scanned[ch.To] || known[ch.To] || ch.ToMode == filemode.Submodule {
 					continue
 				}
 				scanned[ch.To] = true

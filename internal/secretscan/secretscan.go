@@ -36,6 +36,7 @@ import (
 	"github.com/tyler-smith/go-bip39"
 	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
+	"github.com/zricethezav/gitleaks/v8/detect/codec"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -74,35 +75,174 @@ const maxScan = 8 << 20
 
 // Scanner scans content. It is safe for concurrent use.
 type Scanner struct {
-	leaks *detect.Detector
+	rules   config.ViperConfig // gitleaks' default rules, not yet compiled
+	lowered [][]string         // each rule's keywords, lower-cased
+
+	mu        sync.Mutex
+	global    []*config.Allowlist         // compiled once: most of what compiling a subset cost
+	detectors map[string]*detect.Detector // by the set of rules they hold
 }
 
-// New builds a scanner with gitleaks' default rules (about 50 ms: 200-odd regular expressions
-// compiled), which is why Default builds it once.
+// New reads gitleaks' default rules. Their 200-odd regular expressions are compiled only as
+// content needs them: a rule runs on content holding one of its keywords (gitleaks' own
+// prefilter), so only those rules are compiled, which keeps a commit's scan in milliseconds.
 func New() (*Scanner, error) {
-	var vc config.ViperConfig
-	if err := decodeDefaultConfig(&vc); err != nil {
+	s := &Scanner{detectors: map[string]*detect.Detector{}}
+	if err := decodeDefaultConfig(&s.rules); err != nil {
 		return nil, fmt.Errorf("gitleaks' default rules: %w", err)
+	}
+	for _, r := range s.rules.Rules {
+		kw := make([]string, len(r.Keywords))
+		for i, k := range r.Keywords {
+			kw[i] = strings.ToLower(k)
+		}
+		s.lowered = append(s.lowered, kw)
+	}
+	return s, nil
+}
+
+// Default is the process's scanner, built on first use.
+var Default = sync.OnceValues(New)
+
+// detector is a gitleaks detector holding the rules text may need: those whose keywords it
+// (or what its base64, hex and percent-encoded parts decode to) holds, those without keywords,
+// and the rules they require.
+func (s *Scanner) detector(text string) (*detect.Detector, error) {
+	lower := strings.ToLower(text)
+	if dec := decodedText(text); dec != "" {
+		lower += "\n" + strings.ToLower(dec)
+	}
+	want := map[string]bool{}
+	for i, r := range s.rules.Rules {
+		if len(s.lowered[i]) == 0 {
+			want[r.ID] = true
+			continue
+		}
+		for _, k := range s.lowered[i] {
+			if strings.Contains(lower, k) {
+				want[r.ID] = true
+				break
+			}
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, r := range s.rules.Rules {
+			if !want[r.ID] {
+				continue
+			}
+			for _, req := range r.Required {
+				if !want[req.ID] {
+					want[req.ID], changed = true, true
+				}
+			}
+		}
+	}
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	key := strings.Join(ids, ",")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d, ok := s.detectors[key]; ok {
+		return d, nil
+	}
+	if err := s.compileGlobal(); err != nil {
+		return nil, err
+	}
+	vc := s.rules
+	vc.Rules = nil
+	for _, r := range s.rules.Rules {
+		if want[r.ID] {
+			vc.Rules = append(vc.Rules, r)
+		}
+	}
+	// The global allowlists are compiled already; those aimed at rules left out would name
+	// rules that do not exist.
+	vc.Allowlists = nil
+	for _, a := range s.rules.Allowlists {
+		if len(a.TargetRules) == 0 {
+			continue
+		}
+		c := *a
+		c.TargetRules = nil
+		for _, id := range a.TargetRules {
+			if want[id] {
+				c.TargetRules = append(c.TargetRules, id)
+			}
+		}
+		if len(c.TargetRules) > 0 {
+			vc.Allowlists = append(vc.Allowlists, &c)
+		}
 	}
 	cfg, err := vc.Translate()
 	if err != nil {
 		return nil, fmt.Errorf("gitleaks' default rules: %w", err)
 	}
+	cfg.Allowlists = append(cfg.Allowlists, s.global...)
 	d := detect.NewDetector(cfg)
 	// Two decoding passes: base64 of a key, and base64 of a document holding one.
 	d.MaxDecodeDepth = 2
-	return &Scanner{leaks: d}, nil
+	s.detectors[key] = d
+	return d, nil
 }
 
-// Default is the process's scanner, built on first use.
-var Default = sync.OnceValues(New)
+// compileGlobal compiles gitleaks' global allowlists once. Called with s.mu held.
+func (s *Scanner) compileGlobal() error {
+	if s.global != nil {
+		return nil
+	}
+	vc := s.rules
+	vc.Rules = nil
+	vc.Allowlists = nil
+	for _, a := range s.rules.Allowlists {
+		if len(a.TargetRules) == 0 {
+			vc.Allowlists = append(vc.Allowlists, a)
+		}
+	}
+	cfg, err := vc.Translate()
+	if err != nil {
+		return fmt.Errorf("gitleaks' default allowlists: %w", err)
+	}
+	s.global = cfg.Allowlists
+	return nil
+}
+
+// Warm does ahead of time the work every scan needs, so a command can overlap it with its own.
+func (s *Scanner) Warm() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.compileGlobal()
+}
+
+// decodedText is what the encoded parts of text decode to, as gitleaks' two decoding passes
+// would see them, for choosing rules.
+func decodedText(text string) string {
+	dec := codec.NewDecoder()
+	cur, segs := dec.Decode(text, nil)
+	if len(segs) == 0 {
+		return ""
+	}
+	next, segs2 := dec.Decode(cur, segs)
+	if len(segs2) > 0 {
+		return next
+	}
+	return cur
+}
 
 // File scans one file's content.
 func (s *Scanner) File(p string, content []byte) []Finding {
 	text := asText(content)
 	var out []Finding
 	add := func(line int, rule string) { out = append(out, Finding{Path: p, Line: line, Rule: rule}) }
-	for _, f := range s.leaks.DetectString(text) {
+	d, err := s.detector(text)
+	if err != nil {
+		// The embedded rules always compile; if they ever did not, fail closed.
+		return []Finding{{Path: p, Line: 1, Rule: "gitleaks-rules-unusable"}}
+	}
+	for _, f := range d.DetectString(text) {
 		add(f.StartLine+1, f.RuleID)
 	}
 	lines := strings.Split(text, "\n")

@@ -71,7 +71,7 @@ func (f *Factory) Sync(ctx context.Context, r *repo.Repo, o SyncOptions) (rep gi
 		Resolve:  o.Resolve,
 		Progress: func(format string, args ...any) { fmt.Fprintf(f.IO.ErrOut, format+"\n", args...) },
 		BeforePush: func(head, remote plumbing.Hash) error {
-			return refuseSecretsInHistory(r, head, remote)
+			return f.refuseSecretsInHistory(r, head, remote)
 		},
 	})
 	return rep, true, err

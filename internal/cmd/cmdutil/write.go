@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -11,8 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/offer"
+	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/repo"
 	"github.com/obol/obol/internal/secretscan"
+	"github.com/obol/obol/internal/settings"
 )
 
 // WriteFlags are the flags every writing command takes.
@@ -45,7 +48,11 @@ type BuildFunc func(head fs.FS) ([]repo.Change, error)
 // local and the error says so. It returns ErrDiff on a dry run that would change something.
 func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, message string, build BuildFunc) (repo.Result, error) {
 	// Compiling the secret rules takes tens of milliseconds: do it while the write gets ready.
-	go func() { _, _ = secretscan.Default() }()
+	go func() {
+		if s, err := secretscan.Default(); err == nil {
+			s.Warm()
+		}
+	}()
 	author := repo.DefaultAuthor(r)
 	// The Factory's environment wins, so tests and embedders control identity without
 	// touching the process environment.
@@ -79,7 +86,11 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 			if claims, err = checkPaths(r.GitDir(), head, changes); err != nil {
 				return nil, err
 			}
-			if err := refuseSecrets(changes); err != nil {
+			var headFS fs.FS
+			if head != nil {
+				headFS = head
+			}
+			if err := f.refuseSecrets(headFS, changes); err != nil {
 				return nil, err
 			}
 			return changes, nil
@@ -150,24 +161,55 @@ func Short(h fmt.Stringer) string {
 	return s
 }
 
-// refuseSecrets refuses a change that would commit a secret.
-func refuseSecrets(changes []repo.Change) error {
+// refuseSecrets refuses a change that would commit a secret. Files that are obol's own
+// rendering of the stack (CRDs, charts, the Flux components: megabytes that come from the
+// binary and obol.yaml) are not scanned: obol.yaml, their only input, is.
+func (f *Factory) refuseSecrets(head fs.FS, changes []repo.Change) error {
 	s, err := secretscan.Default()
 	if err != nil {
 		return err
 	}
+	known := f.stackRendering(head, changes)
 	var found []secretscan.Finding
 	for _, c := range changes {
-		if !c.Delete {
-			found = append(found, s.File(c.Path, c.Content)...)
+		if c.Delete || bytes.Equal(known[c.Path], c.Content) && known[c.Path] != nil {
+			continue
 		}
+		found = append(found, s.File(c.Path, c.Content)...)
 	}
 	return secretsError("commit", found)
 }
 
+// stackRendering is what obol renders for the stack, offers aside, with the obol.yaml the
+// change leaves; nil when it cannot tell (then everything is scanned). Only a change of many
+// files (stack init, render, import) is worth the rendering.
+func (f *Factory) stackRendering(head fs.FS, changes []repo.Change) render.Files {
+	if len(changes) < 16 || f.Assets == nil {
+		return nil
+	}
+	var raw []byte
+	for _, c := range changes {
+		if c.Path == settings.File && !c.Delete {
+			raw = c.Content
+		}
+	}
+	if raw == nil && head != nil {
+		raw, _ = fs.ReadFile(head, settings.File)
+	}
+	st, err := settings.Decode(raw)
+	if err != nil {
+		return nil
+	}
+	files, err := render.Stack(f.Assets, st)
+	if err != nil {
+		return nil
+	}
+	return files
+}
+
 // refuseSecretsInHistory refuses to push commits (head's, not remote's) that hold a secret in
 // a file or a message: once pushed, a team's clones and the reconciler have it.
-func refuseSecretsInHistory(r *repo.Repo, head, remote plumbing.Hash) error {
+func (f *Factory) refuseSecretsInHistory(r *repo.Repo, head, remote plumbing.Hash) error {
 	s, err := secretscan.Default()
 	if err != nil {
 		return err
@@ -176,7 +218,7 @@ func refuseSecretsInHistory(r *repo.Repo, head, remote plumbing.Hash) error {
 	if !remote.IsZero() {
 		stop = append(stop, remote)
 	}
-	found, err := s.History(r, head, stop...)
+	found, err := s.History(r, head, f.renderedBlobs(r, head), stop...)
 	if err != nil {
 		return fmt.Errorf("scan the commits to push for secrets: %w", err)
 	}
@@ -184,6 +226,25 @@ func refuseSecretsInHistory(r *repo.Repo, head, remote plumbing.Hash) error {
 		return fmt.Errorf("%w\nthe commits stay local: remove the secret from them (git rebase -i, git commit --amend), then obol sync", err)
 	}
 	return nil
+}
+
+// renderedBlobs are the blob ids of obol's rendering of the stack at head (offers aside).
+func (f *Factory) renderedBlobs(r *repo.Repo, head plumbing.Hash) map[plumbing.Hash]bool {
+	snap, err := r.Snapshot(head)
+	if err != nil {
+		return nil
+	}
+	files := f.stackRendering(snap, make([]repo.Change, 16))
+	return BlobIDs(files)
+}
+
+// BlobIDs are the git blob ids of files' contents.
+func BlobIDs(files render.Files) map[plumbing.Hash]bool {
+	out := make(map[plumbing.Hash]bool, len(files))
+	for _, b := range files {
+		out[plumbing.ComputeHash(plumbing.BlobObject, b)] = true
+	}
+	return out
 }
 
 // SecretAdvice is the fix for a secret found in the stack repo.

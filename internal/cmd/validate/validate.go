@@ -3,6 +3,7 @@
 package validate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -95,7 +96,13 @@ func Run(ctx context.Context, opts *Options) error {
 		if err != nil {
 			return err
 		}
-		found, err := sc.History(head.Repo, head.Commit)
+		// obol's own rendering of the head (CRDs, charts: most of the bytes) was scanned as the
+		// head; each older version is scanned once.
+		files, err := rendercmd.Rendered(f.Assets, head.Snapshot)
+		if err != nil {
+			files = nil
+		}
+		found, err := sc.History(head.Repo, head.Commit, cmdutil.BlobIDs(files))
 		if err != nil {
 			return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("validate --history: %w", err)}
 		}
@@ -155,13 +162,10 @@ func Check(ctx context.Context, assets fs.FS, head fs.FS) (*Result, error) {
 		add(validate.Finding{Severity: validate.SeverityError, Path: where[pe.Offer].OfferPath(), Object: "ServiceOffer/" + pe.Offer, Field: "spec.path", Message: strings.TrimPrefix(pe.Error(), "spec.path: ")})
 	}
 	res.Offers = len(entries)
-	if err := scanSecrets(head, add); err != nil {
-		return nil, err
-	}
 	// Drift can only be computed when every offer renders.
+	var files render.Files
 	if offersOK {
-		files, err := rendercmd.Rendered(assets, head)
-		if err != nil {
+		if files, err = rendercmd.Rendered(assets, head); err != nil {
 			return nil, err
 		}
 		stray, err := rendercmd.Stray(head, files)
@@ -182,6 +186,9 @@ func Check(ctx context.Context, assets fs.FS, head fs.FS) (*Result, error) {
 			}
 			add(validate.Finding{Severity: validate.SeverityError, Path: c.Path, Message: msg})
 		}
+	}
+	if err := scanSecrets(head, files, add); err != nil {
+		return nil, err
 	}
 
 	schemas, err := fluxSchemas(assets)
@@ -227,8 +234,10 @@ func Check(ctx context.Context, assets fs.FS, head fs.FS) (*Result, error) {
 	return res, nil
 }
 
-// scanSecrets reports every secret in the tree (path, line and rule, never the value).
-func scanSecrets(tree fs.FS, add func(validate.Finding)) error {
+// scanSecrets reports every secret in the tree (path, line and rule, never the value). A file
+// that is exactly obol's rendering (from obol.yaml and the offers, which are scanned) is
+// skipped: the CRDs and charts are most of a stack's bytes.
+func scanSecrets(tree fs.FS, rendered render.Files, add func(validate.Finding)) error {
 	s, err := secretscan.Default()
 	if err != nil {
 		return err
@@ -240,6 +249,9 @@ func scanSecrets(tree fs.FS, add func(validate.Finding)) error {
 		b, err := fs.ReadFile(tree, p)
 		if err != nil {
 			return err
+		}
+		if r, ok := rendered[p]; ok && bytes.Equal(r, b) {
+			return nil
 		}
 		for _, f := range s.File(p, b) {
 			add(secretFinding(f))
