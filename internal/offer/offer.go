@@ -81,6 +81,11 @@ func Default(o *v1alpha1.ServiceOffer) {
 			s.Upstream = &v1alpha1.UpstreamSpec{}
 		}
 		u := s.Upstream
+		if u.URL != "" {
+			// An API outside the cluster: no Service to default, and no health path to probe
+			// unless the seller names one (a readiness probe would poll a third party).
+			break
+		}
 		if u.Namespace == "" {
 			u.Namespace = o.Namespace
 		}

@@ -481,10 +481,29 @@ func checkURL(raw, example string, localHTTPOnly bool) (problem, fix string) {
 			return "has a port outside 1..65535", "give a port from 1 to 65535"
 		}
 	}
+	if isLoopback(u.Hostname()) {
+		// The gateway runs in the cluster: its localhost is its own pod. (obol import rewrites
+		// the predecessor's localhost URLs the same way.)
+		host := "host.k3d.internal"
+		if p := u.Port(); p != "" {
+			host = net.JoinHostPort(host, p)
+		}
+		return "is a loopback address, which the gateway (a pod in the cluster) cannot reach this machine at",
+			"use the address the cluster reaches this machine at, e.g. " + u.Scheme + "://" + host + " (k3d), or a Service in the cluster"
+	}
 	if localHTTPOnly && u.Scheme == "http" && !isLocalHost(u.Hostname()) {
 		return "uses plain http to a public host", "use https (plain http is only for loopback and cluster-local hosts)"
 	}
 	return "", ""
+}
+
+// isLoopback reports whether host is this machine as seen from itself.
+func isLoopback(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	if ip := net.ParseIP(h); ip != nil {
+		return ip.IsLoopback() || ip.IsUnspecified()
+	}
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
 }
 
 // isLocalHost reports whether host is loopback or cluster-local: traffic to it never leaves
@@ -509,9 +528,25 @@ func isLocalHost(host string) bool {
 func validateHTTP(l *errorList, o *v1alpha1.ServiceOffer, namespaceDerived bool) {
 	s := &o.Spec
 	u := s.Upstream // never nil after Default
+	if u.URL != "" {
+		// An API outside the cluster (or a URL in it): the gateway forwards to the URL.
+		if u.Service != "" {
+			l.add("spec.upstream.url", u.URL, "is set with spec.upstream.service "+strconv.Quote(u.Service), "forward to one: remove spec.upstream.service (--upstream) or spec.upstream.url (--upstream-url)")
+		}
+		if problem, fix := checkURL(u.URL, "e.g. https://api.example.com/v1", true); problem != "" {
+			l.add("spec.upstream.url", redactURL(u.URL), problem, fix)
+		}
+		checkHealthPath(l, u.HealthPath)
+		if s.Model != nil {
+			l.add("spec.model", s.Model.Name, "is only for inference offers", "remove spec.model, or set spec.type: inference")
+		}
+		return
+	}
 	switch {
+	case strings.Contains(u.Service, "://"):
+		l.add("spec.upstream.service", u.Service, "is a URL, not a Service name", "sell an API outside the cluster with --upstream-url "+u.Service+" (spec.upstream.url)")
 	case u.Service == "":
-		l.add("spec.upstream.service", "", "is required for http offers", "name the Service that serves the API, e.g. my-api")
+		l.add("spec.upstream.service", "", "is required for http offers", "name the Service that serves the API, e.g. my-api, or give an API outside the cluster with --upstream-url https://...")
 	case len(validation.IsDNS1035Label(u.Service)) > 0:
 		l.add("spec.upstream.service", u.Service, "is not a Service name (a DNS-1035 label)", fmt.Sprintf(`use lower-case letters, digits and "-", starting with a letter, e.g. %q`, suggestService(u.Service)))
 	}
@@ -527,9 +562,6 @@ func validateHTTP(l *errorList, o *v1alpha1.ServiceOffer, namespaceDerived bool)
 		l.add("spec.upstream.port", strconv.Itoa(int(u.Port)), "is outside 1..65535", fmt.Sprintf("give the Service's port, e.g. %d", DefaultHTTPPort))
 	}
 	checkHealthPath(l, u.HealthPath)
-	if u.URL != "" {
-		l.add("spec.upstream.url", u.URL, "is only for inference offers", "remove spec.upstream.url: an http offer forwards to spec.upstream.service")
-	}
 	if s.Model != nil {
 		l.add("spec.model", s.Model.Name, "is only for inference offers", "remove spec.model, or set spec.type: inference")
 	}

@@ -69,7 +69,7 @@ func TestValidateGood(t *testing.T) {
 			return o
 		},
 	}
-	for _, fac := range []string{"http://localhost:4021", "http://127.0.0.5:8080/x402", "http://[::1]:8080", "http://facilitator.x402.svc", "http://facilitator.x402.svc.cluster.local:8080", "http://x402.cluster.local", "http://host.k3d.internal:4021", "http://host.docker.internal", "https://facilitator.example.com:8443/base/path"} {
+	for _, fac := range []string{"http://facilitator.x402.svc", "http://facilitator.x402.svc.cluster.local:8080", "http://x402.cluster.local", "http://host.k3d.internal:4021", "http://host.docker.internal", "https://facilitator.example.com:8443/base/path"} {
 		cases["facilitator "+fac] = func() *v1alpha1.ServiceOffer {
 			o := goodHTTP()
 			o.Spec.Payment.Facilitator = fac
@@ -200,7 +200,14 @@ func TestValidateBad(t *testing.T) {
 		{"http upstream namespace", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.Namespace = "Bad_NS" }, "spec.upstream.namespace", "Bad_NS", `"bad-ns"`},
 		{"http port", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.Port = 70000 }, "spec.upstream.port", "70000", ""},
 		{"http health path", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.HealthPath = "health" }, "spec.upstream.healthPath", "health", "/health"},
-		{"http with url", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.URL = "http://x:1" }, "spec.upstream.url", "http://x:1", ""},
+		{"http with url and service", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.URL = "https://x:1" }, "spec.upstream.url", "https://x:1", "forward to one"},
+		{"http with a plain-http public url", http, func(o *v1alpha1.ServiceOffer) {
+			o.Spec.Upstream = &v1alpha1.UpstreamSpec{URL: "http://api.example.com"}
+		}, "spec.upstream.url", "http://api.example.com", "use https"},
+		{"http with a loopback url", http, func(o *v1alpha1.ServiceOffer) {
+			o.Spec.Upstream = &v1alpha1.UpstreamSpec{URL: "http://127.0.0.1:8080"}
+		}, "spec.upstream.url", "http://127.0.0.1:8080", "host.k3d.internal:8080"},
+		{"http with a URL as service", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.Service = "https://api.example.com" }, "spec.upstream.service", "https://api.example.com", "--upstream-url https://api.example.com"},
 		{"http with model", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Model = &v1alpha1.ModelSpec{Name: "qwen3:8b"} }, "spec.model", "qwen3:8b", "inference"},
 		{"inference without model", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Model = nil }, "spec.model.name", "", "qwen3:8b"},
 		{"model with slash", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Model.Name = "AEON-7/Qwen3.6" }, "spec.model.name", "AEON-7/Qwen3.6", "AEON-7--Qwen3.6"},
@@ -211,6 +218,12 @@ func TestValidateBad(t *testing.T) {
 		{"inference without url", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.URL = "" }, "spec.upstream.url", "", "http://"},
 		{"inference without upstream", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream = nil }, "spec.upstream.url", "", "http://"},
 		{"inference url scheme", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.URL = "ftp://models:21" }, "spec.upstream.url", "ftp://models:21", "host.k3d.internal"},
+		{"facilitator on localhost", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Payment.Facilitator = "http://localhost:4021" }, "spec.payment.facilitator", "http://localhost:4021", "host.k3d.internal:4021"},
+		{"facilitator on 127.0.0.5", http, func(o *v1alpha1.ServiceOffer) { o.Spec.Payment.Facilitator = "http://127.0.0.5:8080/x402" }, "spec.payment.facilitator", "http://127.0.0.5:8080/x402", "host.k3d.internal:8080"},
+		{"inference url on localhost", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.URL = "http://localhost:11434" }, "spec.upstream.url", "http://localhost:11434", "http://host.k3d.internal:11434"},
+		{"inference url on 127.0.0.1", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.URL = "http://127.0.0.1:11434" }, "spec.upstream.url", "http://127.0.0.1:11434", "host.k3d.internal:11434"},
+		{"inference url on [::1]", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.URL = "http://[::1]:8000" }, "spec.upstream.url", "http://[::1]:8000", "host.k3d.internal:8000"},
+		{"inference url on 0.0.0.0", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.URL = "http://0.0.0.0:8000" }, "spec.upstream.url", "http://0.0.0.0:8000", "host.k3d.internal:8000"},
 		{"inference url query", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.URL = "http://models:11434/?x=1" }, "spec.upstream.url", "http://models:11434/?x=xxxxx", ""},
 		{"inference url credentials", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.URL = "http://a:b@models:11434" }, "spec.upstream.url", "http://a:xxxxx@models:11434", ""},
 		{"inference with service", inf, func(o *v1alpha1.ServiceOffer) { o.Spec.Upstream.Service = "ollama" }, "spec.upstream.service", "ollama", "spec.upstream.url"},

@@ -16,12 +16,24 @@ const (
 	fallbackEmail = "obol@localhost"
 )
 
-// DefaultAuthor is who commits when the user did not say: each of name and
-// email comes from the first place that sets it, in git's order of
-// precedence: GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL, then the repository's config
-// (author.*, then user.*), then the global config, then the system config;
-// else "obol" <obol@localhost>. r may be nil (no repository config).
+// DefaultAuthor is ConfiguredAuthor, with "obol" <obol@localhost> for whatever is not
+// configured: the identity recorded in reflogs, never a commit's author.
 func DefaultAuthor(r *Repo) Signature {
+	sig := ConfiguredAuthor(r)
+	if sig.Name == "" {
+		sig.Name = fallbackName
+	}
+	if sig.Email == "" {
+		sig.Email = fallbackEmail
+	}
+	return sig
+}
+
+// ConfiguredAuthor is who commits when the user did not say: each of name and email comes
+// from the first place that sets it, in git's order of precedence: GIT_AUTHOR_NAME/
+// GIT_AUTHOR_EMAIL, then the repository's config (author.*, then user.*), then the global
+// config, then the system config. What nothing sets is empty. r may be nil.
+func ConfiguredAuthor(r *Repo) Signature {
 	name, email := os.Getenv("GIT_AUTHOR_NAME"), os.Getenv("GIT_AUTHOR_EMAIL")
 	fill := func(cfg *config.Config) {
 		if cfg == nil {
@@ -51,14 +63,13 @@ func DefaultAuthor(r *Repo) Signature {
 			fill(cfg)
 		}
 	}
-	if name == "" {
-		name = fallbackName
-	}
-	if email == "" {
-		email = fallbackEmail
-	}
 	return Signature{Name: strings.TrimSpace(name), Email: strings.TrimSpace(email), When: time.Now()}
 }
+
+// ErrNoIdentity is git's refusal to commit as nobody.
+var ErrNoIdentity = errors.New("author identity unknown: tell git who you are with\n" +
+	"  git config --global user.email \"you@example.com\"\n  git config --global user.name \"Your Name\"\n" +
+	"(or pass --author \"Name <email>\", or set GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL)")
 
 // ParseAuthor parses "Name <email>", the form `git commit --author` takes.
 func ParseAuthor(s string) (Signature, error) {

@@ -97,3 +97,27 @@ func TestRemoteURLTokenNeverStored(t *testing.T) {
 		}
 	}
 }
+
+// With no identity configured anywhere, obol refuses to commit as git does, naming the fix,
+// and nothing is created; with --author it commits.
+func TestNoIdentityRefused(t *testing.T) {
+	u := newUser(t, "Nobody")
+	var env []string
+	for _, e := range u.env {
+		if !strings.HasPrefix(e, "GIT_AUTHOR_") {
+			env = append(env, e)
+		}
+	}
+	u.env = env
+	_, errOut, code := u.run("stack", "init", "--stack", "dev")
+	if code == 0 || !strings.Contains(errOut, "author identity unknown") || !strings.Contains(errOut, "git config --global user.email") {
+		t.Fatalf("init with no identity: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(u.repo); !os.IsNotExist(err) {
+		t.Fatalf("a refused init left %s behind", u.repo)
+	}
+	u.must("stack", "init", "--stack", "dev", "--author", "Nobody <nobody@team.test>")
+	if got := gittest.Git(t, u.repo, nil, "log", "-1", "--format=%an <%ae>"); got != "Nobody <nobody@team.test>" {
+		t.Errorf("author %q", got)
+	}
+}

@@ -28,7 +28,8 @@ func System() *IOStreams { return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOu
 // struct plus a run function that tests call without a terminal.
 type Factory struct {
 	IO *IOStreams
-	// RepoFlag is --repo; empty means OBOL_REPO, then the default location.
+	// RepoFlag is --repo; empty means OBOL_REPO, then the stack the current directory is in,
+	// then the default location.
 	RepoFlag string
 	// Assets is the embedded asset tree (templates/, charts/, clusters/).
 	Assets fs.FS
@@ -36,25 +37,100 @@ type Factory struct {
 	Getenv func(string) string
 	// Now is the clock used for commit times.
 	Now func() time.Time
+	// Getwd is the current directory, where the stack repo is looked for (os.Getwd if nil).
+	Getwd func() (string, error)
+
+	repoNoted bool
 }
 
-// RepoDir resolves the stack repo's directory: --repo, then $OBOL_REPO, then
-// $XDG_DATA_HOME/obol/stack, then ~/.local/share/obol/stack.
+// RepoDir resolves the stack repo's directory as git and gh find theirs: --repo, then
+// $OBOL_REPO, then the stack repo the current directory is in, then $XDG_DATA_HOME/obol/stack,
+// then ~/.local/share/obol/stack. When the stack used is not the one the current directory is
+// in, it says so once on ErrOut.
 func (f *Factory) RepoDir() (string, error) {
+	dir, from, err := f.findRepo(true)
+	if err != nil {
+		return "", err
+	}
+	f.noteRepo(dir, from)
+	return dir, nil
+}
+
+// NewRepoDir is where `stack init` and `stack join` create a stack: as RepoDir, but never
+// the stack the current directory is in (that one exists already).
+func (f *Factory) NewRepoDir() (string, error) {
+	dir, _, err := f.findRepo(false)
+	return dir, err
+}
+
+func (f *Factory) findRepo(here bool) (dir, from string, err error) {
 	if f.RepoFlag != "" {
-		return filepath.Abs(f.RepoFlag)
+		dir, err = filepath.Abs(f.RepoFlag)
+		return dir, "--repo", err
 	}
 	if d := f.Getenv("OBOL_REPO"); d != "" {
-		return filepath.Abs(d)
+		dir, err = filepath.Abs(d)
+		return dir, "OBOL_REPO", err
+	}
+	if here {
+		if d := f.enclosingStack(); d != "" {
+			return d, "", nil
+		}
 	}
 	if d := f.Getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "obol", "stack"), nil
+		return filepath.Join(d, "obol", "stack"), "the default location", nil
 	}
 	home := f.Getenv("HOME")
 	if home == "" {
-		return "", errors.New("cannot find the stack repo: set --repo, OBOL_REPO or HOME")
+		return "", "", errors.New("cannot find the stack repo: run obol inside one, or set --repo, OBOL_REPO or HOME")
 	}
-	return filepath.Join(home, ".local", "share", "obol", "stack"), nil
+	return filepath.Join(home, ".local", "share", "obol", "stack"), "the default location", nil
+}
+
+// enclosingStack is the stack repo (a directory holding obol.yaml and .git) the current
+// directory is in, or "".
+func (f *Factory) enclosingStack() string {
+	getwd := f.Getwd
+	if getwd == nil {
+		getwd = os.Getwd
+	}
+	wd, err := getwd()
+	if err != nil {
+		return ""
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if isFile(filepath.Join(d, "obol.yaml")) && exists(filepath.Join(d, ".git")) {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}
+
+// noteRepo tells, once, which stack a command uses when it is not the one the current
+// directory is in: the default location, or $OBOL_REPO while you stand in another stack.
+// (--repo is the user's explicit choice, as $OBOL_REPO is outside any stack, like GIT_DIR.)
+func (f *Factory) noteRepo(dir, from string) {
+	if from == "" || from == "--repo" || f.repoNoted {
+		return
+	}
+	f.repoNoted = true
+	here := f.enclosingStack()
+	if here == dir || (from == "OBOL_REPO" && here == "") {
+		return
+	}
+	fmt.Fprintf(f.IO.ErrOut, "using the stack repo %s (from %s)\n", dir, from)
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // OpenRepo opens the stack repo, with an error that says how to get one.

@@ -53,7 +53,7 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 			s.Warm()
 		}
 	}()
-	author := repo.DefaultAuthor(r)
+	author := repo.ConfiguredAuthor(r)
 	// The Factory's environment wins, so tests and embedders control identity without
 	// touching the process environment.
 	if n := f.Getenv("GIT_AUTHOR_NAME"); n != "" {
@@ -68,6 +68,10 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 			return repo.Result{}, fmt.Errorf("--author: %w", err)
 		}
 		author = a
+	}
+	if author.Name == "" || author.Email == "" {
+		// As git: a commit is never authored by a made-up identity.
+		return repo.Result{}, repo.ErrNoIdentity
 	}
 	author.When = f.Now()
 	if err := f.Pull(ctx, r, &w); err != nil {

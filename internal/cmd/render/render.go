@@ -79,16 +79,16 @@ func Run(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", p, StrayMessage)
 	}
 	if opts.Check && err == nil && len(stray) > 0 {
-		fmt.Fprintf(f.IO.ErrOut, "render --check: every generated file is up to date, but %d files under applications/ are no slice's\n", len(stray))
+		fmt.Fprintf(f.IO.Out, "render --check: every generated file is up to date, but %d files under applications/ are no slice's\n", len(stray))
 		return cmdutil.ErrDiff
 	}
 	if opts.Check {
 		if errors.Is(err, cmdutil.ErrDiff) {
-			fmt.Fprintf(f.IO.ErrOut, "render --check: %d files differ from what obol.yaml and the offers render to; run `obol render`\n", len(res.Changed))
+			fmt.Fprintf(f.IO.Out, "render --check: %d files differ from what obol.yaml and the offers render to; run `obol render`\n", len(res.Changed))
 			return err
 		}
 		if err == nil {
-			fmt.Fprintln(f.IO.ErrOut, "render --check: every generated file is up to date")
+			fmt.Fprintln(f.IO.Out, "render --check: every generated file is up to date")
 		}
 		return err
 	}
@@ -100,7 +100,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if res.Commit.IsZero() {
 		if !w.DryRun {
-			fmt.Fprintln(f.IO.ErrOut, "render: every generated file is up to date; nothing to commit")
+			fmt.Fprintln(f.IO.Out, "render: every generated file is up to date; nothing to commit")
 		}
 		return nil
 	}

@@ -184,7 +184,7 @@ func TestWalkthrough(t *testing.T) {
 	}
 
 	mustRun(t, repo, "render", "--check")
-	if r := mustRun(t, repo, "render"); !strings.Contains(r.err, "up to date") {
+	if r := mustRun(t, repo, "render"); !strings.Contains(r.out, "up to date") {
 		t.Errorf("render on a fresh repo: %q", r.err)
 	}
 	mustRun(t, repo, "validate")

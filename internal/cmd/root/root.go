@@ -42,7 +42,9 @@ obol validate`),
 	cmd.SetOut(f.IO.Out)
 	cmd.SetErr(f.IO.ErrOut)
 	cmd.SetIn(f.IO.In)
-	cmd.PersistentFlags().StringVar(&f.RepoFlag, "repo", "", "stack repo directory (default $OBOL_REPO, else $XDG_DATA_HOME/obol/stack)")
+	// --version as cobra has it, but without -v: kubectl and flux use -v for verbosity.
+	cmd.Flags().Bool("version", false, "print obol's version (obol version -o json for scripts)")
+	cmd.PersistentFlags().StringVar(&f.RepoFlag, "repo", "", "stack repo directory (default $OBOL_REPO, else the stack repo you are in, else $XDG_DATA_HOME/obol/stack)")
 	_ = cmd.MarkPersistentFlagDirname("repo")
 	cmd.AddCommand(stack.NewCmdStack(f))
 	cmd.AddCommand(sell.NewCmdSell(f))
@@ -53,6 +55,7 @@ obol validate`),
 	cmd.AddCommand(synccmd.NewCmdSync(f, nil))
 	cmd.AddCommand(logcmd.NewCmdLog(f, nil))
 	cmd.AddCommand(rollback.NewCmdRollback(f, nil))
+	cmd.AddCommand(newCmdVersion(f))
 	return cmd
 }
 

@@ -67,7 +67,7 @@ func TestArgoCDStack(t *testing.T) {
 	if strings.Contains(files, "helmrelease.yaml") || strings.Contains(files, "gotk-") {
 		t.Errorf("Flux files in an Argo CD stack:\n%s", files)
 	}
-	if r := obolCLI(t, repo, env, "validate"); r.code != 0 || !strings.Contains(r.err, "valid (2 offers") {
+	if r := obolCLI(t, repo, env, "validate"); r.code != 0 || !strings.Contains(r.out, "valid (2 offers") {
 		t.Errorf("validate: exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	if r := obolCLI(t, repo, env, "render", "--check"); r.code != 0 {

@@ -148,3 +148,41 @@ func TestSmallInputsRefusedAtWriteTime(t *testing.T) {
 		}
 	}
 }
+
+// An API outside the cluster is sold by its URL: the gateway forwards to it (no Service, no
+// health probe of a third party unless asked), validate renders it through the chart, and an
+// --upstream given a URL says what to use.
+func TestSellExternalHTTPSAPI(t *testing.T) {
+	repo := newStack(t)
+	mustRun(t, repo, "sell", "http", "ext", "--upstream-url", "https://api.example.com/v1", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo)
+	vals := gitCLI(t, repo, "show", "HEAD:applications/sell-http/ext/values.yaml")
+	if !strings.Contains(vals, "upstream: https://api.example.com/v1") || strings.Contains(vals, "healthPath") {
+		t.Errorf("values.yaml:\n%s", vals)
+	}
+	mustRun(t, repo, "validate")
+	// Back to a Service in the cluster, and to the URL again.
+	mustRun(t, repo, "sell", "update", "ext", "--upstream", "ext-api", "--port", "9000")
+	if vals := gitCLI(t, repo, "show", "HEAD:applications/sell-http/ext/values.yaml"); !strings.Contains(vals, "upstream: http://ext-api.apps.svc.cluster.local:9000") {
+		t.Errorf("after --upstream:\n%s", vals)
+	}
+	mustRun(t, repo, "sell", "update", "ext", "--upstream-url", "https://api.example.com/v2")
+	off := gitCLI(t, repo, "show", "HEAD:applications/sell-http/ext/offer.yaml")
+	if !strings.Contains(off, "url: https://api.example.com/v2") || strings.Contains(off, "service:") || strings.Contains(off, "port:") {
+		t.Errorf("offer.yaml after --upstream-url:\n%s", off)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--upstream", "https://api.example.com"}, "--upstream-url https://api.example.com"},
+		{[]string{"--upstream-url", "http://api.example.com"}, "use https"},
+		{[]string{"--upstream-url", "http://localhost:8080"}, "host.k3d.internal:8080"},
+		{[]string{"--upstream", "a", "--upstream-url", "https://b.example.com"}, "give one"},
+	} {
+		args := append([]string{"sell", "http", "bad", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo}, tc.args...)
+		if r := obolCLI(t, repo, author, args...); r.code == 0 || !strings.Contains(r.err, tc.want) {
+			t.Errorf("obol %s: exit %d, want %q\n%s", strings.Join(args, " "), r.code, tc.want, r.err)
+		}
+	}
+	checkRepo(t, repo)
+}

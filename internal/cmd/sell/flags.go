@@ -59,7 +59,7 @@ type offerFlags struct {
 // Which offer types a flag applies to; flags not listed apply to both.
 var (
 	httpOnly      = []string{"upstream", "port", "health-path", "per-hour"}
-	inferenceOnly = []string{"model", "runtime", "upstream-url"}
+	inferenceOnly = []string{"model", "runtime"}
 )
 
 // fieldFlags maps offer fields to the flag that sets them, so a validation error names what
@@ -125,12 +125,19 @@ func (f *offerFlags) addTo(fs *pflag.FlagSet, t v1alpha1.OfferType) {
 		fs.StringVar(&f.perHour, "per-hour", "", "price per hour of use")
 		fs.StringVar(&f.upstream, "upstream", "", "upstream Service name (in --namespace)")
 		fs.Int32Var(&f.port, "port", 0, "upstream Service port (default 8080)")
-		fs.StringVar(&f.healthPath, "health-path", "", "upstream health path (default /health)")
+		fs.StringVar(&f.healthPath, "health-path", "", "upstream health path (default /health; none for an --upstream-url API)")
+	}
+	switch {
+	case both:
+		fs.StringVar(&f.upstreamURL, "upstream-url", "", "base URL the gateway forwards to: an API outside the cluster (http offers) or the model server (inference)")
+	case t == v1alpha1.OfferTypeHTTP:
+		fs.StringVar(&f.upstreamURL, "upstream-url", "", "base URL of an API outside the cluster, e.g. https://api.example.com/v1 (instead of --upstream)")
+	default:
+		fs.StringVar(&f.upstreamURL, "upstream-url", "", "base URL of the model server, as the cluster reaches it (default "+defaultUpstreamURL+")")
 	}
 	if both || t == v1alpha1.OfferTypeInference {
 		fs.StringVar(&f.model, "model", "", "model id the upstream serves, e.g. qwen3:8b")
 		fs.StringVar(&f.runtime, "runtime", "", "model runtime: ollama (default), vllm or tgi")
-		fs.StringVar(&f.upstreamURL, "upstream-url", "", "base URL of the model server, as the cluster reaches it (default "+defaultUpstreamURL+")")
 	}
 	fs.BoolVar(&f.register, "register", false, "describe the offer for ERC-8004 registration (spec.registration.enabled)")
 	fs.StringVar(&f.registerName, "register-name", "", "registration name")
@@ -165,6 +172,32 @@ func (f *offerFlags) apply(o *v1alpha1.ServiceOffer, flags *pflag.FlagSet, geten
 	for _, name := range inferenceOnly {
 		if t != v1alpha1.OfferTypeInference && set(name) {
 			return fmt.Errorf("--%s is for inference offers; %s is an %s offer", name, o.Name, t)
+		}
+	}
+	// A zero or empty value given on purpose would read as "not set" and be defaulted or
+	// ignored ("nothing to change"): refuse it instead, as the field's own rule would.
+	for _, z := range []struct {
+		flag string
+		zero bool
+		rule string
+	}{
+		{"port", f.port == 0, "a port is 1 to 65535"},
+		{"max-timeout", f.maxTimeout == 0, "the payment timeout is at least 1 second"},
+		{"path", f.path == "", `a public path starts with "/", e.g. /services/` + o.Name},
+		{"namespace", f.namespace == "", "name a namespace"},
+		{"upstream", f.upstream == "", "name the upstream Service"},
+		{"upstream-url", f.upstreamURL == "", "give the upstream's base URL"},
+		{"health-path", f.healthPath == "", `a health path starts with "/", e.g. /healthz`},
+		{"model", f.model == "", "name the model, e.g. qwen3:8b"},
+		{"max-input-tokens", f.maxInTok == 0, "a request may hold at least 1 input token"},
+		{"max-output-tokens", f.maxOutTok == 0, "a request may produce at least 1 output token"},
+	} {
+		if set(z.flag) && z.zero {
+			v := flags.Lookup(z.flag).Value.String()
+			if v == "" {
+				v = `""`
+			}
+			return fmt.Errorf("--%s %s: %s (leave the flag out to keep the current value or the default)", z.flag, v, z.rule)
 		}
 	}
 	s := &o.Spec
@@ -213,8 +246,19 @@ func (f *offerFlags) apply(o *v1alpha1.ServiceOffer, flags *pflag.FlagSet, geten
 	if set("max-output-tokens") {
 		s.Payment.Price.MaxOutputTokens = f.maxOutTok
 	}
+	if set("upstream") && set("upstream-url") {
+		return errors.New("--upstream and --upstream-url: give one, the Service in the cluster or the URL of an API outside it")
+	}
 	if set("upstream") {
 		upstream(s).Service = f.upstream
+		upstream(s).URL = "" // forward to the Service from now on
+	}
+	if set("upstream-url") && t == v1alpha1.OfferTypeHTTP {
+		u := upstream(s)
+		u.Service, u.Namespace, u.Port = "", "", 0 // forward to the URL from now on
+		if !set("health-path") && u.HealthPath == offer.DefaultHealthPath {
+			u.HealthPath = ""
+		}
 	}
 	if set("port") {
 		upstream(s).Port = f.port

@@ -52,7 +52,7 @@ obol stack join https://git.example.com/team/stack.git --repo ./stack --token-fi
 func RunJoin(ctx context.Context, opts *JoinOptions) error {
 	f := opts.Factory
 	opts.URL = f.TakeURLCredential(opts.URL)
-	dir, err := f.RepoDir()
+	dir, err := f.NewRepoDir()
 	if err != nil {
 		return err
 	}

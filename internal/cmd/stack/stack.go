@@ -138,7 +138,7 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 	}
 	files[settings.File] = settingsFile
 
-	dir, err := f.RepoDir()
+	dir, err := f.NewRepoDir()
 	if err != nil {
 		return err
 	}

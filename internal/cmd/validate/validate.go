@@ -310,7 +310,7 @@ func printTable(f *cmdutil.Factory, res *Result) {
 	if !res.Valid {
 		verdict = "INVALID"
 	}
-	fmt.Fprintf(f.IO.ErrOut, "validate %s: %s (%d offers, %d paths built, %d objects checked, %d findings)\n",
+	fmt.Fprintf(f.IO.Out, "validate %s: %s (%d offers, %d paths built, %d objects checked, %d findings)\n",
 		cmdutil.Short(stringer(res.Commit)), verdict, res.Offers, len(res.Built), objects, len(res.Findings))
 }
 
