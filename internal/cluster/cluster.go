@@ -55,6 +55,11 @@ type Config struct {
 // ErrNoCluster is returned by Connect when no kubeconfig or context is usable.
 var ErrNoCluster = errors.New("no usable Kubernetes cluster")
 
+// ErrNoKubeconfig is ErrNoCluster when no kubeconfig context exists at all: the one case in
+// which `stack up` may create a local cluster (a configured cluster that is merely down is
+// never replaced).
+var ErrNoKubeconfig = fmt.Errorf("%w: no kubeconfig context", ErrNoCluster)
+
 // Client is a connection to one cluster.
 type Client struct {
 	Kube    client.Client
@@ -94,8 +99,8 @@ func RESTConfig(cfg Config) (*rest.Config, string, error) {
 		ctxName = cfg.Context
 	}
 	if ctxName == "" || len(raw.Contexts) == 0 {
-		return nil, "", fmt.Errorf("%w: no kubeconfig context (looked at %s): pass --kubeconfig FILE and/or --context NAME, or set KUBECONFIG",
-			ErrNoCluster, strings.Join(rules.GetLoadingPrecedence(), ", "))
+		return nil, "", fmt.Errorf("%w (looked at %s): pass --kubeconfig FILE and/or --context NAME, or set KUBECONFIG",
+			ErrNoKubeconfig, strings.Join(rules.GetLoadingPrecedence(), ", "))
 	}
 	if _, ok := raw.Contexts[ctxName]; !ok {
 		return nil, "", fmt.Errorf("%w: context %q is not in the kubeconfig: `kubectl config get-contexts` lists them", ErrNoCluster, ctxName)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,13 +12,18 @@ import (
 
 	helmv2 "github.com/fluxcd/helm-controller/api/v2"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	obol "github.com/obol/obol"
 
 	"github.com/obol/obol/internal/cluster"
 	"github.com/obol/obol/internal/render"
@@ -126,4 +132,56 @@ func strayManifestsRefused(t *testing.T, h *harness, wait []string) {
 	}
 	git("commit", "-q", "-m", "remove the stray manifests")
 	h.must(t, append([]string{"stack", "up"}, wait...)...)
+}
+
+// foreignFluxRefused: on a cluster whose Flux already syncs another repo through
+// flux-system/flux-system (as `flux bootstrap` leaves it), stack up refuses, naming the object
+// and --adopt, and changes nothing; with --adopt it takes the stack over.
+func foreignFluxRefused(t *testing.T, h *harness, up []string) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := fs.ReadFile(obol.Assets(), "clusters/flux-system/crds/source.toolkit.fluxcd.io_gitrepositories.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := yaml.Unmarshal(b, crd); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cl.Kube.Create(ctx, crd); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor(t, "the GitRepository CRD to be Established", func() bool {
+		h.get(t, "", crd.Name, crd)
+		for _, c := range crd.Status.Conditions {
+			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+				return true
+			}
+		}
+		return false
+	})
+	if err := h.cl.Kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "flux-system"}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	theirs := &sourcev1.GitRepository{
+		ObjectMeta: metav1.ObjectMeta{Name: "flux-system", Namespace: "flux-system"},
+		Spec: sourcev1.GitRepositorySpec{URL: "https://github.com/acme/fleet", Interval: metav1.Duration{Duration: time.Minute},
+			Reference: &sourcev1.GitRepositoryRef{Branch: "main"}},
+	}
+	if err := h.cl.Kube.Create(ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	r := h.obol(up...)
+	if r.code == 0 || !strings.Contains(r.err, "GitRepository flux-system/flux-system (syncing https://github.com/acme/fleet)") || !strings.Contains(r.err, "--adopt") {
+		t.Fatalf("stack up over a foreign Flux sync: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	h.get(t, "flux-system", "flux-system", theirs)
+	if theirs.Spec.URL != "https://github.com/acme/fleet" {
+		t.Fatalf("the refused stack up changed the GitRepository: %s", theirs.Spec.URL)
+	}
+	h.must(t, append(up, "--adopt")...)
+	h.get(t, "flux-system", "flux-system", theirs)
+	if theirs.Spec.URL == "https://github.com/acme/fleet" {
+		t.Fatal("stack up --adopt did not take the GitRepository over")
+	}
 }

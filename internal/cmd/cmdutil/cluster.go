@@ -64,10 +64,20 @@ func AddWaitFlags(cmd *cobra.Command, w *WaitFlags) {
 	AddClusterFlags(cmd, &w.Cluster)
 }
 
-// Check rejects --wait with --dry-run: a dry run commits nothing to wait for.
-func (w WaitFlags) Check(write WriteFlags) error {
-	if w.Wait && write.DryRun {
+// Check rejects --wait with --dry-run (a dry run commits nothing to wait for) and, before
+// anything is committed, --wait on a cluster that does not answer: the commit would land and
+// the command fail, and running it again would say the offer exists.
+func (w WaitFlags) Check(ctx context.Context, write WriteFlags) error {
+	if !w.Wait {
+		return nil
+	}
+	if write.DryRun {
 		return fmt.Errorf("--wait and --dry-run: a dry run commits nothing to wait for; drop one of them")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := w.Cluster.Connect(ctx); err != nil {
+		return fmt.Errorf("--wait: nothing committed, the cluster to wait on does not answer (start it, pick another with --kubeconfig/--context, or leave out --wait): %w", err)
 	}
 	return nil
 }

@@ -58,7 +58,7 @@ obol rollback 3f2a9c1e --dry-run`),
 // Run builds the undo on the branch head (again, if another writer moved it) and commits it.
 func Run(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	if err := opts.Wait.Check(opts.Write); err != nil {
+	if err := opts.Wait.Check(ctx, opts.Write); err != nil {
 		return err
 	}
 	r, err := f.OpenRepo()

@@ -2,6 +2,8 @@ package root_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -185,4 +187,78 @@ func TestSellExternalHTTPSAPI(t *testing.T) {
 		}
 	}
 	checkRepo(t, repo)
+}
+
+// A zero or empty value given on purpose is refused naming the flag, not read as "unset" and
+// reported as "nothing to change".
+func TestZeroValuesRefused(t *testing.T) {
+	repo := newStack(t)
+	mustRun(t, repo, "sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo)
+	for _, args := range [][]string{
+		{"--port", "0"}, {"--max-timeout", "0"}, {"--path", ""}, {"--namespace", ""}, {"--upstream", ""}, {"--health-path", ""},
+	} {
+		before := treeHash(t, repo)
+		a := append([]string{"sell", "update", "weather"}, args...)
+		r := obolCLI(t, repo, author, a...)
+		if r.code == 0 || !strings.Contains(r.err, args[0]) || strings.Contains(r.err, "nothing to change") || treeHash(t, repo) != before {
+			t.Errorf("obol %s: exit %d\n%s%s", strings.Join(a, " "), r.code, r.out, r.err)
+		}
+	}
+}
+
+// `obol version` is a command with one JSON shape; -v is not version (kubectl's verbosity).
+func TestVersion(t *testing.T) {
+	repo := newStack(t)
+	r := mustRun(t, repo, "version", "-o", "json")
+	var v struct{ Version, Go, Platform string }
+	if err := json.Unmarshal([]byte(r.out), &v); err != nil || v.Version == "" || !strings.HasPrefix(v.Go, "go") || v.Platform == "" {
+		t.Errorf("version -o json: %v %+v\n%s", err, v, r.out)
+	}
+	if r := mustRun(t, repo, "--version"); !strings.Contains(r.out, "obol version") {
+		t.Errorf("--version: %q", r.out)
+	}
+	if r := obolCLI(t, repo, author, "-v"); r.code == 0 {
+		t.Errorf("-v is accepted: %s", r.out)
+	}
+}
+
+// sell run twice with the same arguments converges (exit 0, no change, no commit); with other
+// arguments it names sell update.
+func TestSellIsIdempotent(t *testing.T) {
+	repo := newStack(t)
+	args := []string{"sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo}
+	mustRun(t, repo, args...)
+	head := gitCLI(t, repo, "rev-parse", "HEAD")
+	r := mustRun(t, repo, args...)
+	if !strings.Contains(r.out, "no change") || gitCLI(t, repo, "rev-parse", "HEAD") != head {
+		t.Errorf("the same sell again: %s%s", r.out, r.err)
+	}
+	r = obolCLI(t, repo, author, append(args[:len(args)-4], "--per-request", "0.002", "--pay-to", payTo)...)
+	if r.code == 0 || !strings.Contains(r.err, "obol sell update weather") || gitCLI(t, repo, "rev-parse", "HEAD") != head {
+		t.Errorf("another spec: exit %d\n%s", r.code, r.err)
+	}
+}
+
+// --wait with no cluster answering fails before anything is committed.
+func TestWaitChecksTheClusterFirst(t *testing.T) {
+	repo := newStack(t)
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	// A cluster that refuses connections: a port nothing listens on.
+	cfg := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: x\n"
+	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := treeHash(t, repo)
+	r := obolCLI(t, repo, author, "sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo, "--wait", "--kubeconfig", kc)
+	if r.code == 0 || !strings.Contains(r.err, "nothing committed") || treeHash(t, repo) != before {
+		t.Errorf("sell --wait with no cluster: exit %d\n%s", r.code, r.err)
+	}
+	mustRun(t, repo, "sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo)
+	for _, args := range [][]string{{"sell", "update", "weather", "--per-request", "0.002"}, {"sell", "delete", "weather"}, {"rollback", "weather"}} {
+		before := treeHash(t, repo)
+		r := obolCLI(t, repo, author, append(args, "--wait", "--kubeconfig", kc)...)
+		if r.code == 0 || !strings.Contains(r.err, "nothing committed") || treeHash(t, repo) != before {
+			t.Errorf("obol %s --wait with no cluster: exit %d\n%s", strings.Join(args, " "), r.code, r.err)
+		}
+	}
 }

@@ -43,7 +43,7 @@ func newCmdDelete(f *cmdutil.Factory, runF func(context.Context, *DeleteOptions)
 // RunDelete removes the offer's whole slice; the reconciler prunes what it deployed.
 func RunDelete(ctx context.Context, opts *DeleteOptions) error {
 	f := opts.Factory
-	if err := opts.Wait.Check(opts.Write); err != nil {
+	if err := opts.Wait.Check(ctx, opts.Write); err != nil {
 		return err
 	}
 	r, offerType, msg, err := openExisting(ctx, f, &opts.Write, opts.Name, "delete")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/obol/obol/api/v1alpha1"
@@ -92,7 +93,7 @@ obol sell inference qwen --model qwen3:8b --upstream-url http://host.k3d.interna
 // RunCreate validates the new offer before touching the repo, then commits its slice.
 func RunCreate(ctx context.Context, opts *CreateOptions) error {
 	f := opts.Factory
-	if err := opts.Wait.Check(opts.Write); err != nil {
+	if err := opts.Wait.Check(ctx, opts.Write); err != nil {
 		return err
 	}
 	o := &v1alpha1.ServiceOffer{
@@ -124,7 +125,12 @@ func RunCreate(ctx context.Context, opts *CreateOptions) error {
 		if e, found, err := stackrepo.Find(head, o.Name); err != nil {
 			return nil, err
 		} else if found {
-			return nil, fmt.Errorf("offer %s already exists (a %s offer): change it with `obol sell update %s`, or delete it first", o.Name, e.Type, o.Name)
+			// As kubectl apply and flux create: the same offer again converges (no change,
+			// or a re-rendering of its slice); a different one is an update, said so.
+			cur, err := stackrepo.Offer(head, e)
+			if err != nil || e.Type != o.Spec.Type || !sameOffer(cur, o) {
+				return nil, fmt.Errorf("offer %s already exists (a %s offer) with another spec: change it with `obol sell update %s ...`, or delete it first", o.Name, e.Type, o.Name)
+			}
 		}
 		return SliceChanges(head, o)
 	})
@@ -236,10 +242,18 @@ func report(f *cmdutil.Factory, msg string, res repo.Result, err error) error {
 	}
 	if res.Commit.IsZero() {
 		if len(res.Changed) == 0 {
-			fmt.Fprintf(f.IO.ErrOut, "%s: nothing to change\n", msg)
+			fmt.Fprintf(f.IO.Out, "%s: no change\n", msg)
 		}
 		return nil
 	}
 	fmt.Fprintf(f.IO.Out, "%s (commit %s, %d files)\n", msg, cmdutil.Short(res.Commit), len(res.Changed))
 	return nil
+}
+
+// sameOffer reports whether two offers are the same once defaulted.
+func sameOffer(a, b *v1alpha1.ServiceOffer) bool {
+	a, b = a.DeepCopy(), b.DeepCopy()
+	offer.Default(a)
+	offer.Default(b)
+	return a.Name == b.Name && a.Namespace == b.Namespace && equality.Semantic.DeepEqual(a.Spec, b.Spec)
 }

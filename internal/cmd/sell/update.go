@@ -61,7 +61,7 @@ obol sell update qwen --chain base`),
 // and a change to this one is never overwritten with stale data.
 func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 	f := opts.Factory
-	if err := opts.Wait.Check(opts.Write); err != nil {
+	if err := opts.Wait.Check(ctx, opts.Write); err != nil {
 		return err
 	}
 	r, offerType, msg, err := openExisting(ctx, f, &opts.Write, opts.Name, "update")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,6 +30,8 @@ type UpOptions struct {
 	Creds   CredentialFlags
 	// TunnelTokenFile holds the Cloudflare tunnel's connector token (or OBOL_TUNNEL_TOKEN).
 	TunnelTokenFile string
+	// Adopt takes over a reconciler's sync objects that obol did not create.
+	Adopt bool
 }
 
 // CredentialFlags give the reconciler read-only access to a shared remote.
@@ -73,6 +76,7 @@ obol stack up --git-url https://git.example.com/team/stack.git --git-token-file 
 	for _, n := range []string{"git-token-file", "git-ssh-key", "git-known-hosts"} {
 		_ = cmd.MarkFlagFilename(n)
 	}
+	cmd.Flags().BoolVar(&opts.Adopt, "adopt", false, "take over a flux-system GitRepository/Kustomization (or Argo CD root Application) that obol did not create")
 	cmd.MarkFlagsMutuallyExclusive("git-token-file", "git-ssh-key")
 	return cmd
 }
@@ -85,7 +89,9 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 		return fmt.Errorf("stack up: %w", err)
 	}
 	cl, err := opts.Cluster.Connect(ctx)
-	if errors.Is(err, cluster.ErrNoCluster) && opts.Cluster == (cmdutil.ClusterFlags{}) && f.Getenv("KUBECONFIG") == "" {
+	// A local cluster is created only when no cluster is configured at all: one that is
+	// configured but down is the user's, and k3d would also switch the current context.
+	if errors.Is(err, cluster.ErrNoKubeconfig) && opts.Cluster == (cmdutil.ClusterFlags{}) && f.Getenv("KUBECONFIG") == "" {
 		if k3d := lookK3d(f.Getenv); k3d != "" {
 			ctxName, kerr := createK3d(ctx, f, k3d, st)
 			if kerr != nil {
@@ -95,7 +101,7 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, cluster.ErrNoCluster) {
+		if errors.Is(err, cluster.ErrNoKubeconfig) && opts.Cluster == (cmdutil.ClusterFlags{}) && f.Getenv("KUBECONFIG") == "" {
 			return fmt.Errorf("stack up: %w\n(no k3d on PATH either: install k3d to get a local cluster, or point --kubeconfig/--context at one)", err)
 		}
 		return fmt.Errorf("stack up: %w", err)
@@ -104,6 +110,21 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 		fmt.Fprintf(f.IO.ErrOut, format+"\n", args...)
 	}
 	fmt.Fprintf(f.IO.ErrOut, "Stack %s at %s -> context %s (%s)\n", st.Name, cluster.ShortRevision(st.Commit), cl.Context, cl.REST.Host)
+	if !opts.Adopt {
+		objs := st.Argo
+		if st.Objs != nil {
+			objs = st.Objs.Sync
+		}
+		foreign, err := cl.Foreign(ctx, objs)
+		if err != nil {
+			return fmt.Errorf("stack up: %w", err)
+		}
+		if len(foreign) > 0 {
+			return fmt.Errorf("stack up: context %s already has a reconciler syncing something else: %s. "+
+				"obol would repoint it at this stack's repo and prune what it applied. Use another cluster or context, "+
+				"or pass --adopt to hand these objects to this stack", cl.Context, strings.Join(foreign, ", "))
+		}
+	}
 	start := time.Now()
 	if st.Argo != nil {
 		if err := cl.ArgoInstalled(ctx); err != nil {
