@@ -66,6 +66,10 @@ var (
 // When there are several problems the error joins them (errors.As finds a *DecodeError).
 // Decode neither defaults nor validates the offer: see Default and Validate.
 func Decode(file string, data []byte) (*v1alpha1.ServiceOffer, error) {
+	return decode(file, data, false)
+}
+
+func decode(file string, data []byte, lenient bool) (*v1alpha1.ServiceOffer, error) {
 	fail := func(line int, field, format string, args ...any) error {
 		return &DecodeError{File: file, Line: line, Field: field, Problem: fmt.Sprintf(format, args...)}
 	}
@@ -102,20 +106,49 @@ func Decode(file string, data []byte) (*v1alpha1.ServiceOffer, error) {
 	}
 	tree := d.value(root, offerType, "")
 	if len(d.errs) > 0 {
-		return nil, errors.Join(d.errs...)
+		err := errors.Join(d.errs...)
+		if !lenient {
+			return nil, err
+		}
+		o, derr := fromTree(file, tree)
+		if derr != nil {
+			return nil, err
+		}
+		return o, &DroppedError{Err: err}
+	}
+	return fromTree(file, tree)
+}
+
+// DroppedError is what DecodeRepair left out of an offer.yaml: the fields Decode refuses.
+type DroppedError struct{ Err error }
+
+func (e *DroppedError) Error() string { return e.Err.Error() }
+func (e *DroppedError) Unwrap() error { return e.Err }
+
+// DecodeRepair decodes an offer.yaml Decode refuses for its fields (an unknown or mistyped
+// one, a duplicate key), leaving those fields out, so `sell update` can repair a hand edit. It
+// returns the offer and a *DroppedError naming what was left out; a file that is not YAML, or
+// not a ServiceOffer at all, is an error as with Decode.
+func DecodeRepair(file string, data []byte) (*v1alpha1.ServiceOffer, error) {
+	return decode(file, data, true)
+}
+
+func fromTree(file string, tree any) (*v1alpha1.ServiceOffer, error) {
+	fail := func(format string, args ...any) error {
+		return &DecodeError{File: file, Problem: fmt.Sprintf(format, args...)}
 	}
 
 	// The tree now matches the Go types exactly; decoding it is a formality, done strictly so
 	// that any disagreement between the walk above and the types is an error, not a loss.
 	j, err := json.Marshal(tree)
 	if err != nil {
-		return nil, fail(0, "", "cannot be converted: %v", err)
+		return nil, fail("cannot be converted: %v", err)
 	}
 	var o v1alpha1.ServiceOffer
 	jd := json.NewDecoder(bytes.NewReader(j))
 	jd.DisallowUnknownFields()
 	if err := jd.Decode(&o); err != nil {
-		return nil, fail(0, "", "cannot be decoded: %v", err)
+		return nil, fail("cannot be decoded: %v", err)
 	}
 	return &o, nil
 }

@@ -7,13 +7,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	rendercmd "github.com/obol/obol/internal/cmd/render"
 	"github.com/obol/obol/internal/history"
+	"github.com/obol/obol/internal/layout"
+	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/repo"
 	"github.com/obol/obol/internal/stackrepo"
 )
@@ -87,7 +91,10 @@ func Run(ctx context.Context, opts *Options) error {
 		if err == nil && m != msg {
 			err = fmt.Errorf("%s changed while rolling back (%s): run the rollback again", opts.Target, m)
 		}
-		return changes, err
+		if err != nil {
+			return nil, err
+		}
+		return consistent(f, head, changes)
 	})
 	if err != nil {
 		if cmdutil.IsSilent(err) {
@@ -218,4 +225,37 @@ func isHex(s string) bool {
 	}
 	_, err := hex.DecodeString(strings.Repeat("0", len(s)%2) + s)
 	return err == nil
+}
+
+// consistent makes a rollback's result a repo validate accepts: the sources it restores
+// (offer.yaml, obol.yaml) must be valid today, and every file obol derives from them is
+// rendered anew from them (a commit rendered by an older obol, or a restored obol.yaml, would
+// otherwise leave stale derived files).
+func consistent(f *cmdutil.Factory, head fs.FS, changes []repo.Change) ([]repo.Change, error) {
+	after, err := rendercmd.Overlay(head, changes)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range changes {
+		if unit, name := layout.Unit(c.Path); c.Delete || name == "" || c.Path != path.Join(unit, layout.OfferFile) {
+			continue
+		}
+		o, err := offer.Decode(c.Path, c.Content)
+		if err == nil {
+			offer.Default(o)
+			err = offer.Validate(o)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("it would restore an offer that is not valid today (validate would refuse it):\n%w", err)
+		}
+	}
+	files, err := rendercmd.Rendered(f.Assets, after)
+	if err != nil {
+		return nil, fmt.Errorf("the rolled-back repo would not render (validate would refuse it): %w", err)
+	}
+	drift, err := rendercmd.Diff(after, files)
+	if err != nil {
+		return nil, err
+	}
+	return rendercmd.Merge(changes, drift), nil
 }

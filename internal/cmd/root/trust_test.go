@@ -262,3 +262,47 @@ func TestWaitChecksTheClusterFirst(t *testing.T) {
 		}
 	}
 }
+
+// One broken offer.yaml does not hide the others from sell list (exit 1, the broken one named),
+// and sell update repairs it, saying what it left out.
+func TestBrokenOfferListedAndRepaired(t *testing.T) {
+	repo := newStack(t)
+	for _, n := range []string{"weather", "news"} {
+		mustRun(t, repo, "sell", "http", n, "--upstream", n+"-api", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo)
+	}
+	p := "applications/sell-http/weather/offer.yaml"
+	src := gitCLI(t, repo, "show", "HEAD:"+p)
+	commitByHand(t, repo, p, strings.Replace(src, "price:", "prise:", 1))
+	r := obolCLI(t, repo, author, "sell", "list")
+	if r.code != 1 || !strings.Contains(r.out, "news") || strings.Contains(r.out, "weather") || !strings.Contains(r.err, p) || !strings.Contains(r.err, "prise") {
+		t.Errorf("sell list with a broken offer: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	r = mustRun(t, repo, "sell", "update", "weather", "--per-request", "0.002")
+	if !strings.Contains(r.err, "repaired weather") || !strings.Contains(r.err, "prise") {
+		t.Errorf("update of a broken offer: %s", r.err)
+	}
+	if r := mustRun(t, repo, "sell", "list"); !strings.Contains(r.out, "weather") || !strings.Contains(r.out, "0.002") {
+		t.Errorf("after the repair: %s", r.out)
+	}
+	mustRun(t, repo, "validate")
+	checkRepo(t, repo)
+}
+
+// A rollback leaves a repo validate and render --check accept: rolling back the render of a
+// hand edit re-renders what the hand edit's offer.yaml derives.
+func TestRollbackResultIsValid(t *testing.T) {
+	repo := newStack(t)
+	mustRun(t, repo, "sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo)
+	p := "applications/sell-http/weather/offer.yaml"
+	src := gitCLI(t, repo, "show", "HEAD:"+p)
+	commitByHand(t, repo, p, strings.Replace(src, `"0.001"`, `"0.005"`, 1))
+	mustRun(t, repo, "render")
+	rendered := strings.TrimSpace(gitCLI(t, repo, "rev-parse", "HEAD"))
+	r := obolCLI(t, repo, author, "rollback", rendered[:12])
+	if r.code != 0 {
+		t.Fatalf("rollback of the render: exit %d\n%s", r.code, r.err)
+	}
+	mustRun(t, repo, "render", "--check")
+	mustRun(t, repo, "validate")
+	checkRepo(t, repo)
+}

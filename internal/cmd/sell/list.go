@@ -48,9 +48,29 @@ func RunList(opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	offers, err := stackrepo.Offers(head)
+	// One broken offer.yaml (a hand edit) must not hide the others: list what decodes, name
+	// what does not, and exit 1 as ls does for what it could not read.
+	entries, err := stackrepo.Slices(head)
 	if err != nil {
 		return err
+	}
+	offers := make([]*v1alpha1.ServiceOffer, 0, len(entries))
+	var broken []error
+	for _, e := range entries {
+		o, err := stackrepo.Offer(head, e)
+		if err != nil {
+			broken = append(broken, err)
+			continue
+		}
+		offers = append(offers, o)
+	}
+	defer func() {
+		for _, b := range broken {
+			fmt.Fprintf(f.IO.ErrOut, "not listed: %v\n", b)
+		}
+	}()
+	if len(broken) > 0 {
+		err = &cmdutil.ExitError{Code: cmdutil.ExitDiff, Err: fmt.Errorf("%s cannot be read: `obol validate` shows why; `obol sell update NAME ...` or `obol rollback NAME` repairs one", cmdutil.Plural(len(broken), "offer"))}
 	}
 	if opts.Output != cmdutil.FormatTable {
 		items := make([]map[string]any, 0, len(offers))
@@ -61,9 +81,12 @@ func RunList(opts *ListOptions) error {
 			}
 			items = append(items, doc)
 		}
-		return cmdutil.PrintData(f.IO.Out, opts.Output, map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
+		if perr := cmdutil.PrintData(f.IO.Out, opts.Output, map[string]any{"apiVersion": "v1", "kind": "List", "items": items}); perr != nil {
+			return perr
+		}
+		return err
 	}
-	if len(offers) == 0 {
+	if len(offers) == 0 && len(broken) == 0 {
 		fmt.Fprintln(f.IO.ErrOut, "No offers yet: `obol sell http NAME ...` or `obol sell inference NAME ...` adds one.")
 		return nil
 	}
@@ -71,7 +94,10 @@ func RunList(opts *ListOptions) error {
 	for _, o := range offers {
 		rows = append(rows, []string{o.Name, string(o.Spec.Type), o.Namespace, price(o), o.Spec.Payment.Network, o.Spec.Payment.PayTo, o.Spec.Path, upstreamOf(o)})
 	}
-	return cmdutil.Table(f.IO.Out, []string{"NAME", "TYPE", "NAMESPACE", "PRICE", "NETWORK", "PAY TO", "PATH", "UPSTREAM"}, rows)
+	if terr := cmdutil.Table(f.IO.Out, []string{"NAME", "TYPE", "NAMESPACE", "PRICE", "NETWORK", "PAY TO", "PATH", "UPSTREAM"}, rows); terr != nil {
+		return terr
+	}
+	return err
 }
 
 func price(o *v1alpha1.ServiceOffer) string {

@@ -68,6 +68,7 @@ func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 	if err != nil {
 		return err
 	}
+	var dropped error
 	res, err := f.Commit(ctx, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
 		e, err := findAs(head, opts.Name, offerType)
 		if err != nil {
@@ -75,7 +76,17 @@ func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 		}
 		o, err := stackrepo.Offer(head, e)
 		if err != nil {
-			return nil, err
+			// A hand edit broke it: repair it, leaving out what does not decode (and saying so),
+			// as long as the update makes a valid offer.
+			data, rerr := fs.ReadFile(head, e.OfferPath())
+			if rerr != nil {
+				return nil, err
+			}
+			var de *offer.DroppedError
+			if o, rerr = offer.DecodeRepair(e.OfferPath(), data); !errors.As(rerr, &de) {
+				return nil, fmt.Errorf("%w\n(it cannot be repaired by update: fix it by hand, or `obol rollback %s`)", err, opts.Name)
+			}
+			dropped = de
 		}
 		if err := opts.flags.apply(o, opts.fs, noEnv); err != nil {
 			return nil, err
@@ -86,6 +97,9 @@ func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 		}
 		return SliceChanges(head, o)
 	})
+	if err == nil && dropped != nil {
+		fmt.Fprintf(f.IO.ErrOut, "repaired %s: left out of its offer.yaml what did not decode:\n%v\n", opts.Name, dropped)
+	}
 	return finish(ctx, f, r, opts.Wait, msg, res, err, opts.Name, false)
 }
 
