@@ -56,8 +56,8 @@ is left alone. Tombstoned (deleted) descriptors and agent offers are skipped.
 
 Exit status:
   0  every importable offer is in the repo (skipped files and dropped fields do not count)
-  1  with --dry-run: the import would change the repo; without: it committed what it
-     could, but some files were rejected, malformed or in conflict (see the report)
+  1  with --dry-run: the import would change the repo (whatever was rejected); without: it
+     committed what it could, but some files were rejected, malformed or in conflict
   2  error: --from unreadable or holding no store, no stack repo, the commit failed
 
 The report goes to stdout (stderr with --dry-run, whose stdout is the diff).`,
@@ -96,12 +96,14 @@ type Outcome string
 
 // What happened to each file, as the report says it.
 const (
-	Imported  Outcome = "imported"
-	Unchanged Outcome = "unchanged"
-	Conflict  Outcome = "conflict"
-	Skipped   Outcome = Outcome(legacy.Skipped)
-	Rejected  Outcome = Outcome(legacy.Rejected)
-	Malformed Outcome = Outcome(legacy.Malformed)
+	Imported Outcome = "imported"
+	// WouldImport is Imported in a dry run's report.
+	WouldImport Outcome = "would import"
+	Unchanged   Outcome = "unchanged"
+	Conflict    Outcome = "conflict"
+	Skipped     Outcome = Outcome(legacy.Skipped)
+	Rejected    Outcome = Outcome(legacy.Rejected)
+	Malformed   Outcome = Outcome(legacy.Malformed)
 )
 
 // Row is one line of the report.
@@ -191,6 +193,12 @@ func RunImport(ctx context.Context, opts *Options) error {
 	out := f.IO.Out
 	if opts.Write.DryRun {
 		out = f.IO.ErrOut
+		// Nothing is imported by a dry run: say what would be.
+		for i := range rows {
+			if rows[i].Outcome == Imported {
+				rows[i].Outcome = WouldImport
+			}
+		}
 	}
 	printReport(out, rows)
 	switch {
@@ -203,6 +211,11 @@ func RunImport(ctx context.Context, opts *Options) error {
 	}
 
 	attention := count(rows, Rejected) + count(rows, Malformed) + count(rows, Conflict)
+	if attention > 0 && opts.Write.DryRun {
+		// A dry run's exit status says whether the repo would change (as every --dry-run).
+		fmt.Fprintf(f.IO.ErrOut, "import (dry run): %d files would not be imported (rejected, malformed or in conflict): see the report\n", attention)
+		return err
+	}
 	if attention > 0 {
 		fmt.Fprintf(f.IO.ErrOut, "import: %d files were not imported (rejected, malformed or in conflict): see the report\n", attention)
 		return &cmdutil.ExitError{Code: cmdutil.ExitDiff, Silent: true}
@@ -300,7 +313,7 @@ func printReport(w io.Writer, rows []Row) {
 	}
 	_ = tw.Flush()
 	for _, r := range rows {
-		if r.Outcome == Imported && len(r.Notes) == 0 {
+		if (r.Outcome == Imported || r.Outcome == WouldImport) && len(r.Notes) == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s %s (%s):\n", r.Outcome, orDash(r.Name), r.Path)
@@ -309,8 +322,12 @@ func printReport(w io.Writer, rows []Row) {
 			fmt.Fprintln(w, indent(n, "  "))
 		}
 	}
-	fmt.Fprintf(w, "\n%d imported, %d unchanged, %d skipped, %d rejected, %d malformed, %d conflicts\n",
-		count(rows, Imported), count(rows, Unchanged), count(rows, Skipped), count(rows, Rejected), count(rows, Malformed), count(rows, Conflict))
+	first, n := "imported", count(rows, Imported)
+	if c := count(rows, WouldImport); c > 0 {
+		first, n = "would be imported", c
+	}
+	fmt.Fprintf(w, "\n%d %s, %d unchanged, %d skipped, %d rejected, %d malformed, %d conflicts\n",
+		n, first, count(rows, Unchanged), count(rows, Skipped), count(rows, Rejected), count(rows, Malformed), count(rows, Conflict))
 }
 
 func orDash(s string) string {

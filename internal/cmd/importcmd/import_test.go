@@ -160,7 +160,7 @@ func TestImportFixture(t *testing.T) {
 	if !strings.Contains(dry.out, "+++ b/applications/sell-inference/qwen/offer.yaml") {
 		t.Errorf("dry run: no diff on stdout:\n%s", dry.out)
 	}
-	if !strings.Contains(dry.err, "would import 6 offers") {
+	if !strings.Contains(dry.err, "would import 6 offers") || !strings.Contains(dry.err, "6 would be imported") || strings.Contains(dry.err, "imported  ") {
 		t.Errorf("dry run report:\n%s", dry.err)
 	}
 	if got := commits(t, repo); len(got) != len(before) {
@@ -213,6 +213,12 @@ func TestImportFixture(t *testing.T) {
 	}
 	if got := commits(t, repo); len(got) != len(before)+1 {
 		t.Errorf("second import committed: %v", got)
+	}
+	// A dry run now: nothing would change, so exit 0 with an empty diff, however many files are
+	// rejected; and its report says what would be imported, never "imported".
+	dry = obolImport(t, repo, "--from", fixture, "--dry-run")
+	if dry.code != 0 || dry.out != "" || !strings.Contains(dry.err, "would not be imported") {
+		t.Errorf("dry run with nothing to change: exit %d\n%s%s", dry.code, dry.out, dry.err)
 	}
 	checkRepo(t, repo)
 }
