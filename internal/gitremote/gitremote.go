@@ -15,8 +15,10 @@
 // golang.org/x/crypto/ssh rather than go-git's plumbing/transport/http and
 // /ssh, because those pull in modules obol's go.mod does not carry
 // (groupcache, kevinburke/ssh_config, skeema/knownhosts, xanzy/ssh-agent)
-// and because they cannot honour a context while dialling SSH, read
-// ~/.ssh/config implicitly, and hide the HTTP status behind error strings.
+// and because they cannot honour a context while dialling SSH and hide the
+// HTTP status behind error strings. ~/.ssh/config is read with
+// kevinburke/ssh_config, as go-git reads it; GIT_SSH_COMMAND and GIT_SSH
+// run the user's ssh instead, as git does.
 // Local paths run the git CLI's own upload-pack/receive-pack, as git (and
 // go-git's file transport) do.
 package gitremote
@@ -71,7 +73,9 @@ type AuthOptions struct {
 	// KnownHostsFile overrides known_hosts for SSH (else SSH_KNOWN_HOSTS,
 	// a list like PATH, else ~/.ssh/known_hosts and
 	// /etc/ssh/ssh_known_hosts); host keys are always checked strictly.
-	// ~/.ssh/config is not read.
+	// ~/.ssh/config's HostName, Port, User and IdentityFile apply to a host
+	// alias; with GIT_SSH_COMMAND or GIT_SSH set, that ssh is run instead,
+	// as git runs it.
 	KnownHostsFile string
 	// Getenv reads the environment (nil: os.Getenv). Env: OBOL_GIT_TOKEN
 	// (the token itself), OBOL_GIT_TOKEN_FILE, OBOL_GIT_USERNAME,

@@ -14,7 +14,8 @@ import (
 )
 
 // httpTransport is shared by all operations so connections are reused. It
-// honours HTTPS_PROXY/NO_PROXY and the system's CA certificates.
+// honours HTTPS_PROXY/NO_PROXY and the system's CA certificates; git's
+// http.sslCAInfo, GIT_SSL_CAINFO and http.proxy select another (httpconfig.go).
 var httpTransport = http.DefaultTransport.(*http.Transport).Clone()
 
 const userAgent = "git/2.0 (obol)"
@@ -32,8 +33,12 @@ type httpSession struct {
 func openHTTP(ctx context.Context, c *conn, service string) (session, error) {
 	base := *c.http.u
 	s := &httpSession{c: c, base: &base, service: service}
+	tr, err := c.rm.Auth.httpConfig(ctx, &base, c.http.dir).transport()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.redactedURL(), err)
+	}
 	s.client = &http.Client{
-		Transport: httpTransport,
+		Transport: tr,
 		// Like git's http.followRedirects=initial: only the first request
 		// may be redirected, only within the same host and never from
 		// https to http. The POSTs then go to where it ended up.

@@ -31,8 +31,9 @@ type sshAuth struct {
 	knownHosts []string // files read
 	addTo      string   // the file the fix should append to
 	hostKeyCB  ssh.HostKeyCallback
-	host       string // as in the URL, without brackets
+	host       string // as in the URL without brackets, or ~/.ssh/config's HostName for it
 	port       int
+	configKeys []string // ~/.ssh/config's IdentityFile for the host
 
 	mu         sync.Mutex
 	hostKeyErr error
@@ -51,9 +52,24 @@ func (a *sshAuth) close() {
 // offers them.
 func newSSHAuth(o *AuthOptions, host string, port int, urlUser string) (*sshAuth, error) {
 	a := &sshAuth{user: urlUser, host: strings.Trim(host, "[]"), port: port}
+	// ~/.ssh/config: a host alias, its port, user and keys, as ssh (and git through it) reads them.
+	hc, err := o.sshHostConfig(a.host)
+	if err != nil {
+		return nil, err
+	}
+	if hc.HostName != "" {
+		a.host = hc.HostName
+	}
+	if a.port == 0 {
+		a.port = hc.Port
+	}
 	if a.port == 0 {
 		a.port = 22
 	}
+	if a.user == "" {
+		a.user = hc.User
+	}
+	a.configKeys = hc.Identities
 	if a.user == "" {
 		// Like ssh: the local user name.
 		a.user = o.getenv("USER")
@@ -115,10 +131,15 @@ func (a *sshAuth) loadKeys(o *AuthOptions) error {
 	} else {
 		a.tried = append(a.tried, "no ssh-agent (SSH_AUTH_SOCK unset)")
 	}
-	if home := o.home(); home != "" {
+	if home := o.home(); home != "" || len(a.configKeys) > 0 {
 		found := false
-		for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-			p := filepath.Join(home, ".ssh", name)
+		candidates := a.configKeys
+		if home != "" {
+			for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+				candidates = append(candidates, filepath.Join(home, ".ssh", name))
+			}
+		}
+		for _, p := range candidates {
 			if _, err := os.Stat(p); err != nil {
 				continue
 			}
@@ -132,6 +153,7 @@ func (a *sshAuth) loadKeys(o *AuthOptions) error {
 				a.tried = append(a.tried, p+" (unreadable: "+errText(err)+")")
 			case seen[string(s.PublicKey().Marshal())]:
 			default:
+				seen[string(s.PublicKey().Marshal())] = true
 				a.signers = append(a.signers, s)
 				a.tried = append(a.tried, fmt.Sprintf("%s (%s)", p, fingerprint(s)))
 			}

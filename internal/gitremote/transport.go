@@ -123,6 +123,9 @@ func (c *conn) open(ctx context.Context, service string) (session, error) {
 	case "http":
 		return openHTTP(ctx, c, service)
 	case "ssh":
+		if cmd, shell := c.rm.Auth.sshCommand(); cmd != "" {
+			return openSSHCommand(ctx, c, service, cmd, shell)
+		}
 		return openSSH(ctx, c, service)
 	default:
 		return openLocal(ctx, c, service)

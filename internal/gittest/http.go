@@ -3,6 +3,7 @@ package gittest
 import (
 	"cmp"
 	"crypto/subtle"
+	"encoding/pem"
 	"io"
 	"log"
 	"net"
@@ -33,13 +34,17 @@ type HTTPOptions struct {
 	// Host is the IPv4 address it listens on; empty means 127.0.0.1. The end-to-end tests use
 	// their node's address, which the reconciler's pods can reach.
 	Host string
+	// TLS serves HTTPS with a certificate of a test CA, written to HTTPServer.CAFile.
+	TLS bool
 }
 
 // HTTPServer is a smart-HTTP git server on 127.0.0.1 backed by the real
 // git http-backend. Its counters let tests assert what went over the wire
 // (e.g. that a refused push never reached git-receive-pack).
 type HTTPServer struct {
-	URL string // "http://127.0.0.1:PORT"
+	URL string // "http://127.0.0.1:PORT" (https with HTTPOptions.TLS)
+	// CAFile is the PEM of the CA that signed the server's certificate (HTTPOptions.TLS).
+	CAFile string
 
 	// Requests counts every HTTP request received, including refused ones.
 	Requests atomic.Int64
@@ -108,7 +113,16 @@ func StartHTTP(t testing.TB, root string, opts HTTPOptions) *HTTPServer {
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Config.ErrorLog = log.New(s.log, "server: ", 0)
-	srv.Start()
+	if opts.TLS {
+		srv.StartTLS()
+		s.CAFile = filepath.Join(t.TempDir(), "ca.pem")
+		ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+		if err := os.WriteFile(s.CAFile, ca, 0o644); err != nil {
+			t.Fatalf("gittest.StartHTTP: %v", err)
+		}
+	} else {
+		srv.Start()
+	}
 	s.URL = srv.URL
 	t.Cleanup(func() {
 		// Drop connections first: Close alone would wait forever for a

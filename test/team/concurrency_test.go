@@ -181,6 +181,17 @@ func TestSIGKILL(t *testing.T) {
 	want := sliceFiles(t, u.repo, "HEAD", "applications/sell-http/"+name)
 	// Where the kills landed, told by what moved: nothing, the local branch, or the remote too.
 	var before, local, pushed int
+	// The offers a killed sell committed (locally, or pushed too): each must be on the remote
+	// once the next write of this clone (here the sync every tenth round) has run.
+	var committed []string
+	onRemote := func(when string) {
+		t.Helper()
+		for _, n := range committed {
+			if gittest.Git(t, bare, nil, "ls-tree", "--name-only", "main", "applications/sell-http/"+n) == "" {
+				t.Fatalf("%s: offer %s, committed by a killed sell, is not on the remote", when, n)
+			}
+		}
+	}
 	for i := range kills {
 		mate.must(sellArgs(fmt.Sprintf("m%d", i))...)
 		remoteBefore := gittest.Git(t, bare, nil, "rev-parse", "main")
@@ -207,19 +218,23 @@ func TestSIGKILL(t *testing.T) {
 		switch {
 		case gittest.Git(t, bare, nil, "rev-parse", "main") != remoteBefore:
 			pushed++
+			committed = append(committed, fmt.Sprintf("k%d", i))
 		case hasSlice(t, u.repo, fmt.Sprintf("k%d", i)):
 			local++
+			committed = append(committed, fmt.Sprintf("k%d", i))
 		default:
 			before++
 		}
 		if i%10 == 9 {
 			u.must("sync")
+			onRemote(fmt.Sprintf("round %d, after sync", i))
 			if st := gittest.Git(t, u.repo, nil, "status", "--porcelain"); st != "" {
 				t.Fatalf("round %d: after recovery the work tree is not clean:\n%s", i, st)
 			}
 		}
 	}
 	u.must("sync")
+	onRemote("after the final sync")
 	checkClone(t, u.repo, want)
 	mate.must("sync")
 	for _, c := range users {
@@ -229,6 +244,11 @@ func TestSIGKILL(t *testing.T) {
 	}
 	gittest.Fsck(t, bare)
 	u.must("validate")
+	// The kills must have landed where they were aimed: before the commit, between the commit
+	// and the push, and after the push; otherwise this test proves less than it says.
+	if !testing.Short() && (before == 0 || local == 0 || pushed == 0) {
+		t.Errorf("kills landed %d before the commit, %d between commit and push, %d after the push: every place must be hit", before, local, pushed)
+	}
 	n := gittest.Git(t, bare, nil, "rev-list", "--count", "main")
 	t.Logf("%d SIGKILLs into a %v sell (branch moves at %v): %d before the local commit, %d after it and before the push, %d after the push; 0 corrupt repos; %s commits on the remote",
 		kills, span.Round(time.Millisecond), moves, before, local, pushed, n)
