@@ -121,3 +121,48 @@ func TestNoIdentityRefused(t *testing.T) {
 		t.Errorf("author %q", got)
 	}
 }
+
+// A remote created with "Add a README" (a forge's default) holds a commit but no stack: join
+// says to init, and init builds the stack on top of that commit, which the remote keeps.
+func TestRemoteWithOnlyAReadme(t *testing.T) {
+	root := t.TempDir()
+	bare := gittest.InitBare(t, root, "stack.git", "main")
+	seed := t.TempDir()
+	env := []string{"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1"}
+	gittest.Git(t, seed, env, "init", "-q", "-b", "main")
+	if err := writeFile(seed+"/README.md", "# stack\nCreated by the forge.\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(seed+"/LICENSE", "MIT\n"); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Git(t, seed, env, "add", "-A")
+	gittest.Git(t, seed, env, "-c", "user.name=Forge", "-c", "user.email=forge@example.com", "commit", "-q", "-m", "Initial commit")
+	gittest.Git(t, seed, env, "push", "-q", bare, "main")
+	first := gittest.Git(t, bare, nil, "rev-parse", "main")
+	srv := gittest.StartHTTP(t, root, gittest.HTTPOptions{})
+	url := srv.RepoURL("stack.git")
+
+	bob := newUser(t, "Bob")
+	if _, errOut, code := bob.run("stack", "join", url); code == 0 || !strings.Contains(errOut, "obol stack init --stack NAME --remote") {
+		t.Errorf("join of a README-only remote: exit %d\n%s", code, errOut)
+	}
+	alice := newUser(t, "Alice")
+	alice.must("stack", "init", "--stack", "team", "--remote", url, "--public")
+	if parent := gittest.Git(t, bare, nil, "rev-parse", "main^"); parent != first {
+		t.Errorf("the stack commit's parent is %s, want the forge's %s", parent, first)
+	}
+	if got := gittest.Git(t, bare, nil, "show", "main:LICENSE"); got != "MIT" {
+		t.Errorf("LICENSE: %q", got)
+	}
+	bob.must("stack", "join", url)
+	bob.must(sellArgs("weather")...)
+	// Now it holds a stack: init refuses and leaves nothing behind.
+	again := filepath.Join(t.TempDir(), "again")
+	if _, errOut, code := alice.run("stack", "init", "--stack", "team", "--remote", url, "--public", "--repo", again); code == 0 || !strings.Contains(errOut, "already holds a stack") {
+		t.Errorf("init on a stack: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(again); !os.IsNotExist(err) {
+		t.Errorf("a refused init left %s behind", again)
+	}
+}

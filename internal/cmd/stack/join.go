@@ -89,7 +89,7 @@ func RunJoin(ctx context.Context, opts *JoinOptions) error {
 	}
 	st, err := stackrepo.Settings(snap)
 	if err != nil {
-		return fail(fmt.Errorf("not an obol stack repo: %w", err))
+		return fail(fmt.Errorf("not an obol stack repo (%w): if it holds only a forge's first commit, `obol stack init --stack NAME --remote %s` builds the stack on it", err, gitremote.Redact(opts.URL)))
 	}
 	fmt.Fprintf(f.IO.Out, "Joined stack %s: %s (branch %s, commit %s, %s) in %s\n",
 		st.Metadata.Name, gitremote.Redact(opts.URL), opts.Branch, cmdutil.Short(rep.Head), cmdutil.Plural(len(rep.Incoming), "commit"), dir)

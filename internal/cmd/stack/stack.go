@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/go-git/go-git/v5/plumbing"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -117,16 +118,16 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 		return fmt.Errorf("stack init: %w", err)
 	}
 	var upstream repo.Upstream
+	var remoteHead plumbing.Hash
 	if opts.Remote != "" && !opts.Write.DryRun {
-		// A stack is pushed to an empty branch only: an existing one is joined, never overwritten.
+		// A stack is created on an empty branch, or on one a forge started with a README (no
+		// stack in it): an existing stack is joined, never overwritten.
 		upstream = repo.Upstream{Remote: "origin", URL: opts.Remote, Branch: st.Spec.Branch}
 		h, err := gitremote.Head(ctx, f.Remote(opts.Remote, opts.Write.Remote), st.Spec.Branch)
 		if err != nil {
 			return fmt.Errorf("stack init: --remote %s: %w", gitremote.Redact(opts.Remote), err)
 		}
-		if !h.IsZero() {
-			return fmt.Errorf("stack init: --remote %s already has branch %s (at %s): work on it with `obol stack join %s`", gitremote.Redact(opts.Remote), st.Spec.Branch, cmdutil.Short(h), gitremote.Redact(opts.Remote))
-		}
+		remoteHead = h
 	}
 	files, err := render.Stack(f.Assets, st)
 	if err != nil {
@@ -164,6 +165,27 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 			cleanup()
 			return fmt.Errorf("stack init: %w", err)
 		}
+	}
+	if !remoteHead.IsZero() {
+		if err := f.Pull(ctx, r, &opts.Write); err != nil {
+			cleanup()
+			return fmt.Errorf("stack init: %w", err)
+		}
+		head, err := r.Head()
+		if err == nil {
+			var snap *repo.Snapshot
+			if snap, err = r.Snapshot(head); err == nil {
+				if _, serr := fs.Stat(snap, settings.File); serr == nil {
+					cleanup()
+					return fmt.Errorf("stack init: --remote %s already holds a stack on branch %s (at %s): work on it with `obol stack join %s`", gitremote.Redact(opts.Remote), st.Spec.Branch, cmdutil.Short(head), gitremote.Redact(opts.Remote))
+				}
+			}
+		}
+		if err != nil {
+			cleanup()
+			return fmt.Errorf("stack init: %w", err)
+		}
+		fmt.Fprintf(f.IO.ErrOut, "--remote %s: branch %s holds no stack yet (a forge's first commit, say): the stack is committed on top of it\n", gitremote.Redact(opts.Remote), st.Spec.Branch)
 	}
 	msg := "stack init: " + st.Metadata.Name
 	res, err := f.Commit(ctx, r, opts.Write, msg, func(fs.FS) ([]repo.Change, error) {
