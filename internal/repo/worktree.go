@@ -60,7 +60,14 @@ func (r *Repo) checkWorktree(changes []fileChange, idx *indexFile) error {
 				return err
 			}
 			if !ok {
-				return dirty(p, "is modified or deleted in the work tree")
+				// The work tree already holds what the commit records (obol render committing
+				// a hand edit): nothing of the user's is lost.
+				if same, err := r.holdsTarget(p, c.to); err != nil || !same {
+					if err != nil {
+						return err
+					}
+					return dirty(p, "is modified or deleted in the work tree")
+				}
 			}
 			continue
 		}
@@ -93,6 +100,16 @@ func (r *Repo) checkWorktree(changes []fileChange, idx *indexFile) error {
 		}
 	}
 	return nil
+}
+
+// holdsTarget reports whether the work tree holds at p exactly what the commit will: the
+// content of to, or no file when to is nil.
+func (r *Repo) holdsTarget(p string, to *treeEntry) (bool, error) {
+	if to == nil {
+		_, err := os.Lstat(r.wtPath(p))
+		return errors.Is(err, fs.ErrNotExist), nil
+	}
+	return r.fileMatches(p, to)
 }
 
 // checkNoSymlinkParents refuses to write through a symbolic link in the work

@@ -15,8 +15,10 @@ import (
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/layout"
+	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/repo"
+	"github.com/obol/obol/internal/settings"
 	"github.com/obol/obol/internal/stackrepo"
 )
 
@@ -24,7 +26,9 @@ import (
 type Options struct {
 	Factory *cmdutil.Factory
 	Check   bool
-	Write   cmdutil.WriteFlags
+	// Head checks the committed tree even when the work tree differs from it.
+	Head  bool
+	Write cmdutil.WriteFlags
 }
 
 // NewCmdRender returns `obol render`.
@@ -48,7 +52,8 @@ obol render --check     # exit 1 and print the diff when anything committed is s
 			return Run(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.Check, "check", false, "write nothing; print the drift and exit 1 if the committed files differ from their rendering")
+	cmd.Flags().BoolVar(&opts.Check, "check", false, "write nothing; print the drift and exit 1 if the files differ from their rendering (the work tree when it has uncommitted changes)")
+	cmd.Flags().BoolVar(&opts.Head, "head", false, "with --check: check the branch head as committed, not the work tree")
 	cmdutil.AddWriteFlags(cmd, &opts.Write)
 	return cmd
 }
@@ -63,17 +68,41 @@ func Run(ctx context.Context, opts *Options) error {
 	w := opts.Write
 	if opts.Check {
 		w.DryRun = true
+		if done, err := checkWorkTree(f, r, opts.Head); done {
+			return err
+		}
+	}
+	// Edits of the sources (obol.yaml, an offer.yaml) waiting in the work tree are committed
+	// with their rendering, in one commit: the edit, validated, and what it derives.
+	edits, msg, err := sourceEdits(r, opts.Head)
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
 	}
 	var stray []string
-	res, err := f.Commit(ctx, r, w, "render", func(head fs.FS) ([]repo.Change, error) {
-		files, err := Rendered(f.Assets, head)
+	res, err := f.Commit(ctx, r, w, msg, func(head fs.FS) ([]repo.Change, error) {
+		base := head
+		if len(edits) > 0 {
+			if err := validEdits(edits); err != nil {
+				return nil, err
+			}
+			over, err := Overlay(head, edits)
+			if err != nil {
+				return nil, err
+			}
+			base = over
+		}
+		files, err := Rendered(f.Assets, base)
 		if err != nil {
 			return nil, err
 		}
-		if stray, err = Stray(head, files); err != nil {
+		if stray, err = Stray(base, files); err != nil {
 			return nil, err
 		}
-		return Diff(head, files)
+		drift, err := Diff(base, files)
+		if err != nil {
+			return nil, err
+		}
+		return Merge(edits, drift), nil
 	})
 	for _, p := range stray {
 		fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", p, StrayMessage)
@@ -193,3 +222,122 @@ func Stray(head fs.FS, files render.Files) ([]string, error) {
 // StrayMessage explains a stray file and its fix.
 const StrayMessage = "not produced by any slice's rendering, and the reconciler would apply it from applications/ " +
 	"(the cluster refuses it: applications/ may hold only offers): move it out of applications/ or delete it"
+
+// checkWorkTree is render --check on the work tree, when it differs from the head: done is
+// false when there is nothing uncommitted (then the head is checked as a dry-run commit).
+func checkWorkTree(f *cmdutil.Factory, r *repo.Repo, headOnly bool) (done bool, err error) {
+	if headOnly || r.Bare() {
+		return false, nil
+	}
+	h, err := r.Head()
+	if err != nil || h.IsZero() {
+		return false, err
+	}
+	snap, err := r.Snapshot(h)
+	if err != nil {
+		return true, err
+	}
+	wt := cmdutil.NewWorkTree(r.Dir())
+	dirty, err := cmdutil.Dirty(wt, snap)
+	if err != nil || len(dirty) == 0 {
+		return err != nil, err
+	}
+	files, err := Rendered(f.Assets, wt)
+	if err != nil {
+		return true, fmt.Errorf("render --check (work tree): %w", err)
+	}
+	stray, err := Stray(wt, files)
+	if err != nil {
+		return true, err
+	}
+	changes, err := Diff(wt, files)
+	if err != nil {
+		return true, err
+	}
+	for _, c := range changes {
+		op := "M"
+		if c.Delete {
+			op = "D"
+		} else if _, err := fs.Stat(wt, c.Path); err != nil {
+			op = "A"
+		}
+		fmt.Fprintf(f.IO.Out, "%s %s\n", op, c.Path)
+	}
+	for _, p := range stray {
+		fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", p, StrayMessage)
+	}
+	what := fmt.Sprintf("the work tree (%s on %s; --head checks the commit)", cmdutil.Plural(len(dirty), "uncommitted change"), cmdutil.Short(h))
+	if len(changes) > 0 || len(stray) > 0 {
+		fmt.Fprintf(f.IO.Out, "render --check %s: %d files differ from what obol.yaml and the offers render to, %d under applications/ are no slice's; run `obol render`\n", what, len(changes), len(stray))
+		return true, cmdutil.ErrDiff
+	}
+	fmt.Fprintf(f.IO.Out, "render --check %s: every generated file is up to date\n", what)
+	return true, nil
+}
+
+// sourceEdits are the uncommitted changes of the work tree to obol.yaml and offer.yaml files
+// (nothing with --head, or in a bare repo), and the commit message naming them.
+func sourceEdits(r *repo.Repo, headOnly bool) ([]repo.Change, string, error) {
+	msg := "render"
+	if headOnly || r.Bare() {
+		return nil, msg, nil
+	}
+	h, err := r.Head()
+	if err != nil || h.IsZero() {
+		return nil, msg, err
+	}
+	snap, err := r.Snapshot(h)
+	if err != nil {
+		return nil, msg, err
+	}
+	wt := cmdutil.NewWorkTree(r.Dir())
+	dirty, err := cmdutil.Dirty(wt, snap)
+	if err != nil {
+		return nil, msg, err
+	}
+	var edits []repo.Change
+	var names []string
+	for _, p := range dirty {
+		if unit, name := layout.Unit(p); p != settings.File && (name == "" || p != path.Join(unit, layout.OfferFile)) {
+			continue
+		}
+		b, err := fs.ReadFile(wt, p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			edits = append(edits, repo.Change{Path: p, Delete: true})
+		case err != nil:
+			return nil, msg, err
+		default:
+			edits = append(edits, repo.Change{Path: p, Content: b})
+		}
+		names = append(names, p)
+	}
+	if len(names) > 0 {
+		msg = "render: " + strings.Join(names, ", ")
+	}
+	return edits, msg, nil
+}
+
+// validEdits refuses edited sources that do not decode or validate, as sell would.
+func validEdits(edits []repo.Change) error {
+	for _, c := range edits {
+		if c.Delete {
+			continue
+		}
+		if c.Path == settings.File {
+			if _, err := settings.Decode(c.Content); err != nil {
+				return err
+			}
+			continue
+		}
+		o, err := offer.Decode(c.Path, c.Content)
+		if err == nil {
+			offer.Default(o)
+			err = offer.Validate(o)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -93,7 +93,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"model with a slash", infArgs("m", "--model", "org/model"), []string{"--model", `"org/model"`, "--"}},
 		{"model missing", infArgs("m", "--no-model"), []string{"--model", "spec.model"}},
 		{"unknown runtime", infArgs("m", "--runtime", "triton"), []string{"--runtime", `"triton"`}},
-		{"upstream service missing", httpArgs("a", "--upstream", ""), []string{"--upstream", "spec.upstream.service"}},
+		{"upstream service missing", httpArgs("a", "--upstream", ""), []string{`--upstream ""`, "name the upstream Service"}},
 		{"upstream service not a DNS label", httpArgs("a", "--upstream", "Bad_Svc"), []string{"--upstream", `"Bad_Svc"`}},
 		{"namespace not a DNS label", httpArgs("a", "--namespace", "Apps!"), []string{"--namespace", `"Apps!"`}},
 		{"port out of range", httpArgs("a", "--port", "70000"), []string{"--port", "70000"}},

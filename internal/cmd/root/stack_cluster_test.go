@@ -32,18 +32,19 @@ func TestStackUpNoCluster(t *testing.T) {
 	}
 }
 
-// sell --wait commits first (the commit is the change; the cluster only follows it), then
-// reports that it could not wait, with a failing exit code.
+// sell --wait with no cluster to wait on fails before committing: running it again once the
+// cluster is there must not say the offer exists.
 func TestSellWaitNoCluster(t *testing.T) {
 	repo := newStack(t)
 	missing := filepath.Join(t.TempDir(), "kubeconfig")
+	before := treeHash(t, repo)
 	r := obolCLI(t, repo, author, "sell", "http", "weather", "--upstream", "weather-api", "--per-request", "0.001",
 		"--pay-to", payTo, "--wait", "--kubeconfig", missing, "--timeout", "5s")
-	if r.code != 2 || !strings.Contains(r.err, "committed ") || !strings.Contains(r.err, "no usable Kubernetes cluster") {
+	if r.code != 2 || !strings.Contains(r.err, "nothing committed") || !strings.Contains(r.err, "no usable Kubernetes cluster") {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.err)
 	}
-	if log := gitCLI(t, repo, "log", "-1", "--format=%s"); !strings.Contains(log, "sell http weather: create") {
-		t.Errorf("head commit %q, want the offer's commit", log)
+	if treeHash(t, repo) != before {
+		t.Error("sell --wait with no cluster wrote to the repo")
 	}
 	checkRepo(t, repo)
 }

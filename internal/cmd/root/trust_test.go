@@ -230,7 +230,7 @@ func TestSellIsIdempotent(t *testing.T) {
 	mustRun(t, repo, args...)
 	head := gitCLI(t, repo, "rev-parse", "HEAD")
 	r := mustRun(t, repo, args...)
-	if !strings.Contains(r.out, "no change") || gitCLI(t, repo, "rev-parse", "HEAD") != head {
+	if !strings.Contains(r.err, "no change") || gitCLI(t, repo, "rev-parse", "HEAD") != head {
 		t.Errorf("the same sell again: %s%s", r.out, r.err)
 	}
 	r = obolCLI(t, repo, author, append(args[:len(args)-4], "--per-request", "0.002", "--pay-to", payTo)...)
@@ -304,5 +304,56 @@ func TestRollbackResultIsValid(t *testing.T) {
 	}
 	mustRun(t, repo, "render", "--check")
 	mustRun(t, repo, "validate")
+	checkRepo(t, repo)
+}
+
+// validate and render --check look at the work tree when it has uncommitted changes (a
+// pre-commit check), --head at the commit; render commits a hand edit of offer.yaml with its
+// rendering, after validating it.
+func TestWorkTreeIsChecked(t *testing.T) {
+	repo := newStack(t)
+	mustRun(t, repo, "sell", "http", "weather", "--upstream", "weather-api", "--namespace", "apps", "--per-request", "0.001", "--pay-to", payTo)
+	p := filepath.Join(repo, "applications", "sell-http", "weather", "offer.yaml")
+	src, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bad edit, not committed: validate and render --check see it; --head does not.
+	if err := os.WriteFile(p, []byte(strings.Replace(string(src), `"0.001"`, `"abc"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := obolCLI(t, repo, author, "validate"); r.code != 1 || !strings.Contains(r.out, "the work tree (1 uncommitted change") || !strings.Contains(r.out, "abc") {
+		t.Errorf("validate of a bad uncommitted edit: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if r := obolCLI(t, repo, author, "validate", "--head"); r.code != 0 {
+		t.Errorf("validate --head: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if r := obolCLI(t, repo, author, "render", "--check"); r.code == 0 || !strings.Contains(r.err+r.out, "abc") {
+		t.Errorf("render --check of a bad uncommitted edit: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	before := gitCLI(t, repo, "rev-parse", "HEAD")
+	if r := obolCLI(t, repo, author, "render"); r.code == 0 || gitCLI(t, repo, "rev-parse", "HEAD") != before {
+		t.Errorf("render of a bad edit: exit %d\n%s", r.code, r.err)
+	}
+	// A good edit: validate says run render, render --check lists the stale file, render
+	// commits the edit and its rendering in one commit.
+	if err := os.WriteFile(p, []byte(strings.Replace(string(src), `"0.001"`, `"0.005"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := obolCLI(t, repo, author, "validate"); r.code != 1 || !strings.Contains(r.out, "values.yaml") {
+		t.Errorf("validate of a good edit not yet rendered: exit %d\n%s", r.code, r.out)
+	}
+	if r := obolCLI(t, repo, author, "render", "--check"); r.code != 1 || !strings.Contains(r.out, "M applications/sell-http/weather/values.yaml") {
+		t.Errorf("render --check of a good edit: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	r := mustRun(t, repo, "render")
+	if !strings.Contains(gitCLI(t, repo, "log", "-1", "--format=%s"), "render: applications/sell-http/weather/offer.yaml") {
+		t.Errorf("render's commit: %s", gitCLI(t, repo, "log", "-1", "--format=%s"))
+	}
+	if !strings.Contains(gitCLI(t, repo, "show", "HEAD:applications/sell-http/weather/values.yaml"), `amount: "5000"`) {
+		t.Errorf("values.yaml not rendered from the edit (%s)", r.out)
+	}
+	mustRun(t, repo, "validate")
+	mustRun(t, repo, "render", "--check")
 	checkRepo(t, repo)
 }

@@ -242,7 +242,8 @@ func report(f *cmdutil.Factory, msg string, res repo.Result, err error) error {
 	}
 	if res.Commit.IsZero() {
 		if len(res.Changed) == 0 {
-			fmt.Fprintf(f.IO.Out, "%s: no change\n", msg)
+			// stderr: a dry run's stdout is only its diff.
+			fmt.Fprintf(f.IO.ErrOut, "%s: no change\n", msg)
 		}
 		return nil
 	}

@@ -32,6 +32,8 @@ type Options struct {
 	Output  string
 	// History also scans every commit and message on the branch for secrets.
 	History bool
+	// Head checks the committed tree even when the work tree differs from it.
+	Head bool
 }
 
 // NewCmdValidate returns `obol validate`.
@@ -41,7 +43,9 @@ func NewCmdValidate(f *cmdutil.Factory, runF func(context.Context, *Options) err
 		Use:   "validate",
 		Args:  cobra.NoArgs,
 		Short: "Build every reconciler path as the reconciler would and check every object",
-		Long: `Validate checks the branch head:
+		Long: `Validate checks the work tree when it differs from the branch head (what you are about
+to commit: a pre-commit hook is one line, "exec obol validate"), else the head (--head: always
+the head):
   - every offer.yaml decodes strictly and passes the same validation as obol sell;
   - every generated file is what obol.yaml and the offers render to (obol render --check);
   - every path a Flux Kustomization applies builds with kustomize as kustomize-controller
@@ -62,6 +66,7 @@ Exit code 0: valid; 1: problems found (listed); 2: validation could not run.`,
 			return Run(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.Head, "head", false, "check the branch head as committed, not the work tree's uncommitted changes")
 	cmd.Flags().BoolVar(&opts.History, "history", false, "also scan every commit and commit message on the branch for secrets (a secret deleted since is still in history)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML)
 	return cmd
@@ -69,11 +74,14 @@ Exit code 0: valid; 1: problems found (listed); 2: validation could not run.`,
 
 // Result is what -o json|yaml prints.
 type Result struct {
-	Commit   string               `json:"commit"`
-	Valid    bool                 `json:"valid"`
-	Offers   int                  `json:"offers"`
-	Built    []validate.BuiltPath `json:"built"`
-	Findings []validate.Finding   `json:"findings"`
+	Commit string `json:"commit"`
+	// Uncommitted are the work tree's changes against Commit that were checked (none: the
+	// commit itself was).
+	Uncommitted []string             `json:"uncommitted,omitempty"`
+	Valid       bool                 `json:"valid"`
+	Offers      int                  `json:"offers"`
+	Built       []validate.BuiltPath `json:"built"`
+	Findings    []validate.Finding   `json:"findings"`
 }
 
 // Run validates and reports.
@@ -86,11 +94,24 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	res, err := Check(ctx, f.Assets, head.Snapshot)
+	// As a pre-commit check: what is about to be committed, when it differs from the head.
+	var tree fs.FS = head.Snapshot
+	var dirty []string
+	if !opts.Head && !head.Repo.Bare() {
+		wt := cmdutil.NewWorkTree(head.Repo.Dir())
+		if dirty, err = cmdutil.Dirty(wt, head.Snapshot); err != nil {
+			return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("validate: the work tree: %w", err)}
+		}
+		if len(dirty) > 0 {
+			tree = wt
+		}
+	}
+	res, err := Check(ctx, f.Assets, tree)
 	if err != nil {
 		return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("validate: %w", err)}
 	}
 	res.Commit = head.Commit.String()
+	res.Uncommitted = dirty
 	if opts.History {
 		sc, err := secretscan.Default()
 		if err != nil {
@@ -310,8 +331,12 @@ func printTable(f *cmdutil.Factory, res *Result) {
 	if !res.Valid {
 		verdict = "INVALID"
 	}
+	what := cmdutil.Short(stringer(res.Commit))
+	if len(res.Uncommitted) > 0 {
+		what = fmt.Sprintf("the work tree (%s on %s; --head checks the commit)", cmdutil.Plural(len(res.Uncommitted), "uncommitted change"), what)
+	}
 	fmt.Fprintf(f.IO.Out, "validate %s: %s (%d offers, %d paths built, %d objects checked, %d findings)\n",
-		cmdutil.Short(stringer(res.Commit)), verdict, res.Offers, len(res.Built), objects, len(res.Findings))
+		what, verdict, res.Offers, len(res.Built), objects, len(res.Findings))
 }
 
 type stringer string

@@ -1,0 +1,92 @@
+package cmdutil
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/obol/obol/internal/repo"
+)
+
+// WorkTree is the stack repo's work tree as an fs.FS, without .git: what `git commit -a`
+// would commit (untracked files included; .gitignore is not read).
+type WorkTree struct{ root fs.FS }
+
+// NewWorkTree is the work tree of the repo at dir.
+func NewWorkTree(dir string) WorkTree { return WorkTree{os.DirFS(dir)} }
+
+func hidden(name string) bool { return name == ".git" || strings.HasPrefix(name, ".git/") }
+
+// Open opens a file of the work tree.
+func (w WorkTree) Open(name string) (fs.File, error) {
+	if hidden(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return w.root.Open(name)
+}
+
+// ReadDir lists a directory of the work tree, .git left out.
+func (w WorkTree) ReadDir(name string) ([]fs.DirEntry, error) {
+	if hidden(name) {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrNotExist}
+	}
+	ents, err := fs.ReadDir(w.root, name)
+	out := ents[:0]
+	for _, e := range ents {
+		if !hidden(path.Join(name, e.Name())) {
+			out = append(out, e)
+		}
+	}
+	return out, err
+}
+
+// ReadFile reads a file of the work tree.
+func (w WorkTree) ReadFile(name string) ([]byte, error) {
+	if hidden(name) {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
+	}
+	return fs.ReadFile(w.root, name)
+}
+
+// Dirty lists the paths where the work tree differs from the snapshot (changed, added or
+// deleted regular files), sorted.
+func Dirty(wt fs.FS, head *repo.Snapshot) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	err := fs.WalkDir(wt, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+			return err
+		}
+		seen[p] = true
+		b, err := fs.ReadFile(wt, p)
+		if err != nil {
+			return err
+		}
+		h, err := head.BlobHash(p)
+		if err != nil || h != plumbing.ComputeHash(plumbing.BlobObject, b) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = fs.WalkDir(head, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if !seen[p] {
+			if _, err := fs.Stat(wt, p); errors.Is(err, fs.ErrNotExist) {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out, err
+}
