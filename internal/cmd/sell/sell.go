@@ -15,6 +15,7 @@ import (
 
 	"github.com/obol/obol/api/v1alpha1"
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	rendercmd "github.com/obol/obol/internal/cmd/render"
 	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/repo"
@@ -157,6 +158,10 @@ func SliceChanges(head fs.FS, o *v1alpha1.ServiceOffer) ([]repo.Change, error) {
 	files[e.OfferPath()] = src
 	changes := make([]repo.Change, 0, len(files))
 	for _, p := range files.Paths() {
+		// A derived file whose header the user removed is theirs: never overwritten.
+		if cur, err := fs.ReadFile(head, p); err == nil && p != e.OfferPath() && rendercmd.Kept(cur, files[p]) {
+			continue
+		}
 		changes = append(changes, repo.Change{Path: p, Content: files[p]})
 	}
 	stale, err := staleGenerated(head, e.Dir(), files)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +16,12 @@ import (
 	"github.com/obol/obol/internal/argocd"
 	"github.com/obol/obol/internal/cluster"
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	rendercmd "github.com/obol/obol/internal/cmd/render"
 	"github.com/obol/obol/internal/gitremote"
 	"github.com/obol/obol/internal/render"
+	"github.com/obol/obol/internal/repo"
 	"github.com/obol/obol/internal/settings"
+	"github.com/obol/obol/internal/stackrepo"
 )
 
 // UpOptions are `obol stack up`.
@@ -84,6 +88,13 @@ obol stack up --git-url https://git.example.com/team/stack.git --git-token-file 
 // RunUp bootstraps and, with --wait, follows the reconciler until the head is applied.
 func RunUp(ctx context.Context, opts *UpOptions) error {
 	f := opts.Factory
+	// A URL given here is the stack's from now on, as `flux bootstrap --url` writes it to the
+	// repo: otherwise the first reconcile would set the GitRepository back to obol.yaml's.
+	if opts.GitURL != "" {
+		if err := commitGitURL(ctx, f, opts.GitURL); err != nil {
+			return fmt.Errorf("stack up: --git-url: %w", err)
+		}
+	}
 	st, err := readStack(f, opts.GitURL)
 	if err != nil {
 		return fmt.Errorf("stack up: %w", err)
@@ -290,5 +301,53 @@ func ensureCredentials(ctx context.Context, opts *UpOptions, cl *cluster.Client,
 		return err
 	}
 	fmt.Fprintf(f.IO.ErrOut, "Credentials: Secret %s/%s (%s for %s)\n", s.Namespace, s.Name, kind, gitremote.Redact(st.Settings.Spec.GitURL))
+	return nil
+}
+
+// commitGitURL makes url the stack's spec.gitURL and commits it with what it renders (nothing
+// when it is already).
+func commitGitURL(ctx context.Context, f *cmdutil.Factory, url string) error {
+	r, err := f.OpenRepo()
+	if err != nil {
+		return err
+	}
+	msg := "stack up: spec.gitURL " + gitremote.Redact(url)
+	res, err := f.Commit(ctx, r, cmdutil.WriteFlags{}, msg, func(head fs.FS) ([]repo.Change, error) {
+		st, err := stackrepo.Settings(head)
+		if err != nil {
+			return nil, err
+		}
+		if st.Spec.GitURL == url {
+			return nil, nil
+		}
+		st.Spec.GitURL = url
+		if err := st.Validate(); err != nil {
+			return nil, err
+		}
+		b, err := st.Encode()
+		if err != nil {
+			return nil, err
+		}
+		edit := []repo.Change{{Path: settings.File, Content: b}}
+		after, err := rendercmd.Overlay(head, edit)
+		if err != nil {
+			return nil, err
+		}
+		files, err := rendercmd.Rendered(f.Assets, after)
+		if err != nil {
+			return nil, err
+		}
+		drift, err := rendercmd.Diff(after, files)
+		if err != nil {
+			return nil, err
+		}
+		return rendercmd.Merge(edit, drift), nil
+	})
+	if err != nil {
+		return err
+	}
+	if !res.Commit.IsZero() {
+		fmt.Fprintf(f.IO.Out, "%s (commit %s, %d files)\n", msg, cmdutil.Short(res.Commit), len(res.Changed))
+	}
 	return nil
 }

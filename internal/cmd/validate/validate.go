@@ -193,6 +193,10 @@ func Check(ctx context.Context, assets fs.FS, head fs.FS) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		for _, p := range rendercmd.KeptFiles(head, files) {
+			add(validate.Finding{Severity: validate.SeverityWarning, Path: p,
+				Message: "has no generated header, so obol no longer renders it (your version is kept): restore the header, or delete the file, to have obol render it again"})
+		}
 		for _, p := range stray {
 			add(validate.Finding{Severity: validate.SeverityError, Path: p, Message: rendercmd.StrayMessage})
 		}
