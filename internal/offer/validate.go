@@ -302,7 +302,10 @@ func validatePrice(l *errorList, typ v1alpha1.OfferType, price v1alpha1.PriceSpe
 	if tokenPriced {
 		set = append(set, "perMTok")
 	}
-	const fix = `set one price model: perRequest, perMTok (or inputPerMTok and outputPerMTok), or perHour, e.g. perRequest: "0.001"`
+	fix := `set one price model: perRequest, perMTok (or inputPerMTok and outputPerMTok), or perHour, e.g. perRequest: "0.001"`
+	if typ == v1alpha1.OfferTypeInference {
+		fix = `set one price model: perRequest, or perMTok (or inputPerMTok and outputPerMTok), e.g. perMTok: "0.5"`
+	}
 	switch {
 	case len(set) == 0:
 		l.add("spec.payment.price", "", "is required", fix)

@@ -509,10 +509,11 @@ func checkRootsAt(t *testing.T, h *harness, commit string) {
 func checkStatusAgrees(t *testing.T, h *harness, head string, offers []string) {
 	t.Helper()
 	r := h.must(t, append([]string{"stack", "status", "-o", "json"}, h.kc()...)...)
-	var rows []cluster.Row
-	if err := json.Unmarshal([]byte(r.out), &rows); err != nil {
+	var list struct{ Items []cluster.Row }
+	if err := json.Unmarshal([]byte(r.out), &list); err != nil || !strings.Contains(r.out, `"kind": "List"`) {
 		t.Fatalf("stack status -o json: %v\n%s", err, r.out)
 	}
+	rows := list.Items
 	want := map[string]bool{}
 	for _, o := range offers {
 		want[o] = true

@@ -114,7 +114,7 @@ func TestTeamWorkflowHTTP(t *testing.T) {
 
 	// obol log: who changed which offer.
 	out = bob.must("log", "weather", "-o", "json")
-	if strings.Count(out, `"commit"`) != 2 || !strings.Contains(out, `"author": "Alice"`) {
+	if strings.Count(out, `"commit"`) != 2 || !strings.Contains(out, `"name": "Alice"`) || !strings.Contains(out, `"kind": "List"`) {
 		t.Fatalf("obol log weather -o json:\n%s", out)
 	}
 

@@ -4,8 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
+
+	"golang.org/x/term"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
@@ -53,9 +58,84 @@ func PrintData(w io.Writer, format string, v any) error {
 	return fmt.Errorf("unknown output format %q", format)
 }
 
-// Table writes rows under a header, aligned like kubectl's tables.
+// List is how every command prints a collection with -o json|yaml, as kubectl does: one
+// shape for every kind of list.
+type List[T any] struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Items      []T    `json:"items"`
+}
+
+// NewList wraps items (nil prints as []).
+func NewList[T any](items []T) List[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return List[T]{APIVersion: "v1", Kind: "List", Items: items}
+}
+
+// Person is a commit's author or committer in JSON, the same in every command.
+type Person struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// Table writes rows under a header, aligned like kubectl's tables. On a terminal, the table
+// fits its width: the widest columns are cut (with "…") until it does; COLUMNS overrides the
+// width, and output to a pipe or file is never cut.
 func Table(w io.Writer, header []string, rows [][]string) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	return TableWidth(w, terminalWidth(w), header, rows)
+}
+
+// TableWidth is Table cut to width columns (0: never cut).
+func TableWidth(w io.Writer, width int, header []string, rows [][]string) error {
+	const gap, minCol = 3, 8
+	if width > 0 {
+		widths := make([]int, len(header))
+		for _, r := range append([][]string{header}, rows...) {
+			for i, c := range r {
+				if i < len(widths) {
+					widths[i] = max(widths[i], utf8.RuneCountInString(c))
+				}
+			}
+		}
+		total := func() int {
+			t := gap * (len(widths) - 1)
+			for _, x := range widths {
+				t += x
+			}
+			return t
+		}
+		for total() > width {
+			widest := 0
+			for i := range widths {
+				if widths[i] > widths[widest] {
+					widest = i
+				}
+			}
+			if widths[widest] <= minCol {
+				break
+			}
+			widths[widest]--
+		}
+		cut := func(r []string) []string {
+			out := make([]string, len(r))
+			for i, c := range r {
+				if i < len(widths) && utf8.RuneCountInString(c) > widths[i] {
+					c = string([]rune(c)[:widths[i]-1]) + "…"
+				}
+				out[i] = c
+			}
+			return out
+		}
+		header = cut(header)
+		cutRows := make([][]string, len(rows))
+		for i, r := range rows {
+			cutRows[i] = cut(r)
+		}
+		rows = cutRows
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, gap, ' ', 0)
 	write := func(cells []string) {
 		for i, c := range cells {
 			if i > 0 {
@@ -70,6 +150,22 @@ func Table(w io.Writer, header []string, rows [][]string) error {
 		write(r)
 	}
 	return tw.Flush()
+}
+
+// terminalWidth is the width to fit w's table to: $COLUMNS, else the terminal's, else 0 (not
+// a terminal: never cut).
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0
+	}
+	if c, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && c > 0 {
+		return c
+	}
+	if c, _, err := term.GetSize(int(f.Fd())); err == nil && c > 0 {
+		return c
+	}
+	return 0
 }
 
 // Examples indents example text the way kubectl and flux do in --help.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spf13/cobra"
@@ -114,12 +115,24 @@ func ReportSync(w io.Writer, rep gitsync.Report, incoming bool) {
 	}
 }
 
-// Plural is "1 commit", "2 commits".
-func Plural(n int, what string) string {
+// Plural is "1 commit", "2 commits"; an irregular plural can be given: Plural(n, "file
+// differs", "files differ").
+func Plural(n int, what string, plural ...string) string {
 	if n == 1 {
 		return "1 " + what
 	}
+	if len(plural) > 0 {
+		return fmt.Sprintf("%d %s", n, plural[0])
+	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// Article puts "a" or "an" before word, by its sound: "an inference", "an http" (aitch).
+func Article(word string) string {
+	if word != "" && strings.ContainsRune("aeiouAEIOU", rune(word[0])) || strings.HasPrefix(word, "http") {
+		return "an " + word
+	}
+	return "a " + word
 }
 
 // TakeURLCredential takes a token or password out of a remote URL before anything is written

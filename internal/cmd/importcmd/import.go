@@ -166,7 +166,7 @@ func RunImport(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("import: %w", err)
 	}
 	n := count(plan, Imported)
-	msg := fmt.Sprintf("import: %d offers from %s", n, from)
+	msg := fmt.Sprintf("import: %s from %s", cmdutil.Plural(n, "offer"), from)
 
 	var result repo.Result
 	if n > 0 {
@@ -203,9 +203,9 @@ func RunImport(ctx context.Context, opts *Options) error {
 	printReport(out, rows)
 	switch {
 	case opts.Write.DryRun:
-		fmt.Fprintf(out, "import (dry run): would import %d offers from %s\n", n, from)
+		fmt.Fprintf(out, "import (dry run): would import %s from %s\n", cmdutil.Plural(n, "offer"), from)
 	case !result.Commit.IsZero():
-		fmt.Fprintf(out, "%s (commit %s, %d files)\n", msg, cmdutil.Short(result.Commit), len(result.Changed))
+		fmt.Fprintf(out, "%s (commit %s, %s)\n", msg, cmdutil.Short(result.Commit), cmdutil.Plural(len(result.Changed), "file"))
 	default:
 		fmt.Fprintf(f.IO.ErrOut, "import from %s: nothing to change\n", from)
 	}

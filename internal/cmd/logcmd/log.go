@@ -54,14 +54,13 @@ obol log -n 5 -o json`),
 
 // Row is one commit as `obol log -o json` prints it.
 type Row struct {
-	Commit  string    `json:"commit"`
-	Author  string    `json:"author"`
-	Email   string    `json:"email"`
-	Date    time.Time `json:"date"`
-	Offers  []string  `json:"offers"`
-	Paths   []string  `json:"paths"`
-	Subject string    `json:"subject"`
-	Pushed  *bool     `json:"pushed,omitempty"`
+	Commit  string         `json:"commit"`
+	Author  cmdutil.Person `json:"author"`
+	Date    time.Time      `json:"date"`
+	Offers  []string       `json:"offers"`
+	Paths   []string       `json:"paths"`
+	Subject string         `json:"subject"`
+	Pushed  *bool          `json:"pushed,omitempty"`
 }
 
 // Run walks the branch head's first-parent history.
@@ -91,7 +90,7 @@ func Run(opts *Options) error {
 			return false, nil
 		}
 		c := e.Commit
-		row := Row{Commit: c.Hash.String(), Author: c.Author.Name, Email: c.Author.Email, Date: c.Author.When,
+		row := Row{Commit: c.Hash.String(), Author: cmdutil.Person{Name: c.Author.Name, Email: c.Author.Email}, Date: c.Author.When,
 			Offers: e.Offers, Paths: e.Units, Subject: c.Subject()}
 		if pushed != nil {
 			p := pushed[c.Hash]
@@ -107,7 +106,7 @@ func Run(opts *Options) error {
 		return fmt.Errorf("offer %s: no commit on this branch changed it: `obol sell list` shows the offers", opts.Offer)
 	}
 	if opts.Output != cmdutil.FormatTable {
-		return cmdutil.PrintData(f.IO.Out, opts.Output, rows)
+		return cmdutil.PrintData(f.IO.Out, opts.Output, cmdutil.NewList(rows))
 	}
 	table := make([][]string, 0, len(rows))
 	local := 0
@@ -121,7 +120,7 @@ func Run(opts *Options) error {
 		if what == "" {
 			what = "-"
 		}
-		table = append(table, []string{commit, row.Date.Format("2006-01-02 15:04"), row.Author, what, row.Subject})
+		table = append(table, []string{commit, row.Date.Format("2006-01-02 15:04"), row.Author.Name, what, row.Subject})
 	}
 	if err := cmdutil.Table(f.IO.Out, []string{"COMMIT", "DATE", "AUTHOR", "OFFERS", "SUBJECT"}, table); err != nil {
 		return err

@@ -110,12 +110,12 @@ func Run(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", p, StrayMessage)
 	}
 	if opts.Check && err == nil && len(stray) > 0 {
-		fmt.Fprintf(f.IO.Out, "render --check: every generated file is up to date, but %d files under applications/ are no slice's\n", len(stray))
+		fmt.Fprintf(f.IO.Out, "render --check: every generated file is up to date, but %s under applications/ no slice's\n", cmdutil.Plural(len(stray), "file is", "files are"))
 		return cmdutil.ErrDiff
 	}
 	if opts.Check {
 		if errors.Is(err, cmdutil.ErrDiff) {
-			fmt.Fprintf(f.IO.Out, "render --check: %d files differ from what obol.yaml and the offers render to; run `obol render`\n", len(res.Changed))
+			fmt.Fprintf(f.IO.Out, "render --check: %s from what obol.yaml and the offers render to; run `obol render`\n", cmdutil.Plural(len(res.Changed), "file differs", "files differ"))
 			return err
 		}
 		if err == nil {
@@ -135,7 +135,7 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		return nil
 	}
-	fmt.Fprintf(f.IO.Out, "render: %d files changed (commit %s)\n", len(res.Changed), cmdutil.Short(res.Commit))
+	fmt.Fprintf(f.IO.Out, "render: %s changed (commit %s)\n", cmdutil.Plural(len(res.Changed), "file"), cmdutil.Short(res.Commit))
 	return nil
 }
 

@@ -108,7 +108,7 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		return nil
 	}
-	fmt.Fprintf(f.IO.Out, "%s (commit %s, %d files)\n", msg, cmdutil.Short(res.Commit), len(res.Changed))
+	fmt.Fprintf(f.IO.Out, "%s (commit %s, %s)\n", msg, cmdutil.Short(res.Commit), cmdutil.Plural(len(res.Changed), "file"))
 	if !opts.Wait.Wait {
 		return nil
 	}

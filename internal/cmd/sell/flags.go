@@ -10,10 +10,12 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/obol/obol/api/v1alpha1"
 	"github.com/obol/obol/internal/chains"
+	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/money"
 	"github.com/obol/obol/internal/offer"
 )
@@ -97,6 +99,19 @@ var fieldFlags = map[string]string{
 	"metadata.name":                      "NAME",
 }
 
+// completeValues registers the shell completion of the flags with a fixed set of values.
+func completeValues(cmd *cobra.Command) {
+	for flag, values := range map[string][]string{
+		"chain":   chainNames(),
+		"token":   {"USDC", "OBOL"},
+		"runtime": {"ollama", "vllm", "tgi"},
+	} {
+		if cmd.Flags().Lookup(flag) != nil {
+			_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
+		}
+	}
+}
+
 func (f *offerFlags) addTo(fs *pflag.FlagSet, t v1alpha1.OfferType) {
 	both := t == ""
 	fs.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the offer (http: also of the upstream Service; default \"default\", inference: \"llm\")")
@@ -166,12 +181,12 @@ func (f *offerFlags) apply(o *v1alpha1.ServiceOffer, flags *pflag.FlagSet, geten
 	t := o.Spec.Type
 	for _, name := range httpOnly {
 		if t != v1alpha1.OfferTypeHTTP && set(name) {
-			return fmt.Errorf("--%s is for http offers; %s is a %s offer", name, o.Name, t)
+			return fmt.Errorf("--%s is for http offers; %s is %s offer", name, o.Name, cmdutil.Article(string(t)))
 		}
 	}
 	for _, name := range inferenceOnly {
 		if t != v1alpha1.OfferTypeInference && set(name) {
-			return fmt.Errorf("--%s is for inference offers; %s is an %s offer", name, o.Name, t)
+			return fmt.Errorf("--%s is for inference offers; %s is %s offer", name, o.Name, cmdutil.Article(string(t)))
 		}
 	}
 	// A zero or empty value given on purpose would read as "not set" and be defaulted or
@@ -213,7 +228,12 @@ func (f *offerFlags) apply(o *v1alpha1.ServiceOffer, flags *pflag.FlagSet, geten
 	if set("pay-to") || set("wallet") || set("recipient") {
 		s.Payment.PayTo = f.payTo
 	} else if s.Payment.PayTo == "" {
-		s.Payment.PayTo = getenv("X402_WALLET")
+		if w := getenv("X402_WALLET"); w != "" {
+			if !isAddress(w) {
+				return fmt.Errorf("X402_WALLET %q is not an address (0x and 40 hex digits): fix the variable, or pass --pay-to", w)
+			}
+			s.Payment.PayTo = w
+		}
 	}
 	if set("chain") {
 		s.Payment.Network = f.chain
@@ -400,7 +420,7 @@ func readProvenance(file string) (map[string]string, error) {
 }
 
 // flagErrors rewrites validation errors to name the flag the user typed beside the field.
-func flagErrors(err error) error {
+func flagErrors(err error, t v1alpha1.OfferType) error {
 	var errs offer.Errors
 	if !errors.As(err, &errs) {
 		return err
@@ -409,11 +429,28 @@ func flagErrors(err error) error {
 	for _, e := range errs {
 		msg := e.Error()
 		if fl, ok := fieldFlags[e.Field]; ok {
+			if t == v1alpha1.OfferTypeInference {
+				// --per-hour is for http offers only.
+				fl = strings.ReplaceAll(fl, "/--per-hour", "/--input-per-mtok/--output-per-mtok")
+			}
 			msg = fl + " (" + msg + ")"
 		}
 		lines = append(lines, msg)
 	}
 	return errors.New(strings.Join(lines, "\n"))
+}
+
+// isAddress: 0x and 40 hex digits.
+func isAddress(s string) bool {
+	if len(s) != 42 || !strings.HasPrefix(s, "0x") {
+		return false
+	}
+	for _, c := range s[2:] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // listFlag is a comma-separated, repeatable list. pflag's StringSlice reads its value as one

@@ -81,7 +81,7 @@ func RunList(opts *ListOptions) error {
 			}
 			items = append(items, doc)
 		}
-		if perr := cmdutil.PrintData(f.IO.Out, opts.Output, map[string]any{"apiVersion": "v1", "kind": "List", "items": items}); perr != nil {
+		if perr := cmdutil.PrintData(f.IO.Out, opts.Output, cmdutil.NewList(items)); perr != nil {
 			return perr
 		}
 		return err

@@ -69,6 +69,7 @@ func newCmdCreate(f *cmdutil.Factory, t v1alpha1.OfferType, runF func(context.Co
 		},
 	}
 	opts.flags.addTo(cmd.Flags(), t)
+	completeValues(cmd)
 	cmdutil.AddWriteFlags(cmd, &opts.Write)
 	cmdutil.AddWaitFlags(cmd, &opts.Wait)
 	return cmd
@@ -115,7 +116,7 @@ func RunCreate(ctx context.Context, opts *CreateOptions) error {
 	}
 	offer.Default(o)
 	if err := offer.Validate(o); err != nil {
-		return fmt.Errorf("sell %s %s: invalid offer:\n%w", opts.Type, opts.Name, flagErrors(err))
+		return fmt.Errorf("sell %s %s: invalid offer:\n%w", opts.Type, opts.Name, flagErrors(err, o.Spec.Type))
 	}
 	r, err := f.OpenRepo()
 	if err != nil {
@@ -130,7 +131,7 @@ func RunCreate(ctx context.Context, opts *CreateOptions) error {
 			// or a re-rendering of its slice); a different one is an update, said so.
 			cur, err := stackrepo.Offer(head, e)
 			if err != nil || e.Type != o.Spec.Type || !sameOffer(cur, o) {
-				return nil, fmt.Errorf("offer %s already exists (a %s offer) with another spec: change it with `obol sell update %s ...`, or delete it first", o.Name, e.Type, o.Name)
+				return nil, fmt.Errorf("offer %s already exists (%s offer) with another spec: change it with `obol sell update %s ...`, or delete it first", o.Name, cmdutil.Article(string(e.Type)), o.Name)
 			}
 		}
 		return SliceChanges(head, o)
@@ -252,7 +253,7 @@ func report(f *cmdutil.Factory, msg string, res repo.Result, err error) error {
 		}
 		return nil
 	}
-	fmt.Fprintf(f.IO.Out, "%s (commit %s, %d files)\n", msg, cmdutil.Short(res.Commit), len(res.Changed))
+	fmt.Fprintf(f.IO.Out, "%s (commit %s, %s)\n", msg, cmdutil.Short(res.Commit), cmdutil.Plural(len(res.Changed), "file"))
 	return nil
 }
 

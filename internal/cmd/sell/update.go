@@ -51,6 +51,7 @@ obol sell update qwen --chain base`),
 		},
 	}
 	opts.flags.addTo(cmd.Flags(), "")
+	completeValues(cmd)
 	cmdutil.AddWriteFlags(cmd, &opts.Write)
 	cmdutil.AddWaitFlags(cmd, &opts.Wait)
 	return cmd
@@ -93,7 +94,7 @@ func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 		}
 		offer.Default(o)
 		if err := offer.Validate(o); err != nil {
-			return nil, fmt.Errorf("invalid offer:\n%w", flagErrors(err))
+			return nil, fmt.Errorf("invalid offer:\n%w", flagErrors(err, o.Spec.Type))
 		}
 		return SliceChanges(head, o)
 	})

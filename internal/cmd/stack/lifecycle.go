@@ -74,7 +74,7 @@ func RunStatus(ctx context.Context, opts *StatusOptions) error {
 		return fmt.Errorf("stack status: %w", err)
 	}
 	if opts.Output != cmdutil.FormatTable {
-		return cmdutil.PrintData(f.IO.Out, opts.Output, rows)
+		return cmdutil.PrintData(f.IO.Out, opts.Output, cmdutil.NewList(rows))
 	}
 	if err := cmdutil.Table(f.IO.Out, []string{"NAME", "KIND", "COMMITTED", "FETCHED", "APPLIED", "READY", "ROUTE", "REASON"}, StatusTable(rows)); err != nil {
 		return err

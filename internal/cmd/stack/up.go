@@ -347,7 +347,7 @@ func commitGitURL(ctx context.Context, f *cmdutil.Factory, url string) error {
 		return err
 	}
 	if !res.Commit.IsZero() {
-		fmt.Fprintf(f.IO.Out, "%s (commit %s, %d files)\n", msg, cmdutil.Short(res.Commit), len(res.Changed))
+		fmt.Fprintf(f.IO.Out, "%s (commit %s, %s)\n", msg, cmdutil.Short(res.Commit), cmdutil.Plural(len(res.Changed), "file"))
 	}
 	return nil
 }

@@ -88,9 +88,9 @@ func Run(ctx context.Context, opts *Options) error {
 }
 
 type commitDoc struct {
-	Commit  string `json:"commit"`
-	Author  string `json:"author"`
-	Subject string `json:"subject"`
+	Commit  string         `json:"commit"`
+	Author  cmdutil.Person `json:"author"`
+	Subject string         `json:"subject"`
 }
 
 type rebuiltDoc struct {
@@ -113,7 +113,7 @@ func document(rep gitsync.Report) syncDoc {
 	d := syncDoc{Head: rep.Head.String(), Remote: rep.Remote.String(), Attempts: rep.Attempts, Notes: rep.Notes,
 		Incoming: []commitDoc{}, Rebuilt: []rebuiltDoc{}, Pushed: []string{}}
 	for _, c := range rep.Incoming {
-		d.Incoming = append(d.Incoming, commitDoc{Commit: c.Hash.String(), Author: c.Author.Name + " <" + c.Author.Email + ">", Subject: c.Subject()})
+		d.Incoming = append(d.Incoming, commitDoc{Commit: c.Hash.String(), Author: cmdutil.Person{Name: c.Author.Name, Email: c.Author.Email}, Subject: c.Subject()})
 	}
 	for _, rb := range rep.Rebuilt {
 		doc := rebuiltDoc{Old: rb.Old.String(), Subject: rb.Subject}

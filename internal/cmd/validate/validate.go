@@ -339,8 +339,8 @@ func printTable(f *cmdutil.Factory, res *Result) {
 	if len(res.Uncommitted) > 0 {
 		what = fmt.Sprintf("the work tree (%s on %s; --head checks the commit)", cmdutil.Plural(len(res.Uncommitted), "uncommitted change"), what)
 	}
-	fmt.Fprintf(f.IO.Out, "validate %s: %s (%d offers, %d paths built, %d objects checked, %d findings)\n",
-		what, verdict, res.Offers, len(res.Built), objects, len(res.Findings))
+	fmt.Fprintf(f.IO.Out, "validate %s: %s (%s, %s built, %s checked, %s)\n",
+		what, verdict, cmdutil.Plural(res.Offers, "offer"), cmdutil.Plural(len(res.Built), "path"), cmdutil.Plural(objects, "object"), cmdutil.Plural(len(res.Findings), "finding"))
 }
 
 type stringer string
