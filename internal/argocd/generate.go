@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"text/template"
 
 	"sigs.k8s.io/yaml"
@@ -99,10 +100,10 @@ func fileParams(fsys fs.FS, file string) (map[string]any, error) {
 	return params, nil
 }
 
-var notDNS = regexp.MustCompile(`[^-a-z0-9.]`)
+var notDNS = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^-a-z0-9.]`) })
 
 // normalize is the controller's sanitizeName: lower case, anything but [-a-z0-9.] becomes "-".
-func normalize(s string) string { return notDNS.ReplaceAllString(strings.ToLower(s), "-") }
+func normalize(s string) string { return notDNS().ReplaceAllString(strings.ToLower(s), "-") }
 
 // renderValue renders every string in v (maps and lists walked) as a Go template over params.
 func renderValue(v any, params map[string]any, missingKey string) (any, error) {

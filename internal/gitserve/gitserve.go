@@ -41,6 +41,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-billy/v5"
@@ -131,7 +132,7 @@ func New(opts Options) (http.Handler, error) {
 	return s, nil
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`) })
 
 type statusWriter struct {
 	http.ResponseWriter
@@ -196,7 +197,7 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, rest, ok := strings.Cut(p[1:], "/")
-	if !ok || !nameRE.MatchString(name) {
+	if !ok || !nameRE().MatchString(name) {
 		http.NotFound(w, r)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	yaml "go.yaml.in/yaml/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -153,13 +154,13 @@ func fromTree(file string, tree any) (*v1alpha1.ServiceOffer, error) {
 	return &o, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 // yamlError turns a YAML syntax error into a DecodeError with its line.
 func yamlError(file string, err error) error {
 	msg := err.Error()
 	line := 0
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine().FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	} else {
@@ -611,7 +612,7 @@ func yamlNode(v any) (*yaml.Node, error) {
 // plainSafe matches strings that read back as the same string when written plain, under
 // YAML 1.1 (sigs.k8s.io/yaml, kubectl) and YAML 1.2 (yaml.v3, kustomize) alike: they start with
 // a letter, "/" or "_", and use no character that YAML gives a meaning to.
-var plainSafe = regexp.MustCompile(`^[A-Za-z/_][A-Za-z0-9 _./:@+-]*$`)
+var plainSafe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z/_][A-Za-z0-9 _./:@+-]*$`) })
 
 // yaml11Words are the plain words YAML 1.1 reads as booleans or null.
 var yaml11Words = []string{
@@ -631,7 +632,7 @@ func scalarNode(s string) (*yaml.Node, error) {
 		// A tab in a literal block is content, but yaml.v3 reads a line that starts with one
 		// as bad indentation: multi-line strings with tabs go double-quoted.
 		n.Style = yaml.LiteralStyle
-	case plainSafe.MatchString(s) && !slices.Contains(yaml11Words, s) &&
+	case plainSafe().MatchString(s) && !slices.Contains(yaml11Words, s) &&
 		!strings.HasSuffix(s, " ") && !strings.HasSuffix(s, ":") &&
 		!strings.Contains(s, ": ") && !strings.Contains(s, " #"):
 	default:

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -46,9 +47,9 @@ const (
 
 var (
 	// pathPattern is the predecessor's CRD pattern for spec.path.
-	pathPattern = regexp.MustCompile(`^/[a-zA-Z0-9/_.-]*$`)
+	pathPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/[a-zA-Z0-9/_.-]*$`) })
 	// modelNamePattern is what an upstream model id may look like (qwen3:8b, llama-3.1-8b).
-	modelNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+	modelNamePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`) })
 )
 
 var runtimes = []string{"ollama", "vllm", "tgi"}
@@ -411,7 +412,7 @@ func validatePath(l *errorList, p string) {
 	switch {
 	case len(p) > MaxPathLength:
 		l.add(field, p, fmt.Sprintf("is %d characters, more than %d", len(p), MaxPathLength), "use a shorter path, e.g. /services/<name>")
-	case !pathPattern.MatchString(p):
+	case !pathPattern().MatchString(p):
 		l.add(field, p, "is not a path of letters, digits, \"/\", \"_\", \".\" and \"-\" starting with \"/\"", fix)
 	case p == "/":
 		l.add(field, p, "would take over every path of the gateway", "use a prefix such as /services/<name>")
@@ -582,14 +583,14 @@ func suggestService(s string) string {
 	return out
 }
 
-var healthPathRe = regexp.MustCompile(`^/[A-Za-z0-9/_.-]*$`)
+var healthPathRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/[A-Za-z0-9/_.-]*$`) })
 
 func checkHealthPath(l *errorList, p string) {
 	if p == "" {
 		return
 	}
 	// The gateway chart's schema: a plain path, no query or fragment (the probe is a GET of it).
-	if !healthPathRe.MatchString(p) {
+	if !healthPathRe().MatchString(p) {
 		l.add("spec.upstream.healthPath", p, `is not a path of letters, digits and "/_.-" starting with "/" (no query or fragment)`, "give the upstream's health check path, e.g. "+DefaultHealthPath)
 	}
 }
@@ -604,7 +605,7 @@ func validateInference(l *errorList, o *v1alpha1.ServiceOffer) {
 			l.add("spec.model.name", m.Name, `contains "/"`, fmt.Sprintf("use -- instead of /, e.g. AEON-7--Qwen3.6 (here %q)", strings.ReplaceAll(m.Name, "/", "--")))
 		case len(m.Name) > MaxModelNameLength:
 			l.add("spec.model.name", m.Name, fmt.Sprintf("is %d characters, more than %d", len(m.Name), MaxModelNameLength), "use the model's shorter id")
-		case !modelNamePattern.MatchString(m.Name):
+		case !modelNamePattern().MatchString(m.Name):
 			l.add("spec.model.name", m.Name, `is not a model id of letters, digits, ".", "_", ":" and "-" starting with a letter or digit`, "give the upstream's model id, e.g. qwen3:8b")
 		}
 		if !slices.Contains(runtimes, m.Runtime) {

@@ -10,6 +10,7 @@ import (
 	"path"
 	"regexp"
 	"sort"
+	"sync"
 
 	"github.com/obol/obol/api/v1alpha1"
 	"github.com/obol/obol/internal/layout"
@@ -171,7 +172,7 @@ func canonicalPath(data []byte) (string, bool) {
 			break // the next top-level key: spec has no path
 		}
 		if v, ok := bytes.CutPrefix(line, []byte("  path: ")); ok {
-			if !canonicalPathValue.Match(v) {
+			if !canonicalPathValue().Match(v) {
 				return "", false
 			}
 			return string(v), true
@@ -180,7 +181,7 @@ func canonicalPath(data []byte) (string, bool) {
 	return "", true
 }
 
-var canonicalPathValue = regexp.MustCompile(`^/[A-Za-z0-9/_.-]*$`)
+var canonicalPathValue = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/[A-Za-z0-9/_.-]*$`) })
 
 // ClaimOf is the path an offer takes at the edge.
 func ClaimOf(o *v1alpha1.ServiceOffer) offer.Claim {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -784,12 +785,14 @@ func shapesBuild(obj *unstructured.Unstructured) bool {
 
 // reAlreadyRegistered matches kustomize's error for two resources with the same id, e.g.
 // "may not add resource with an already registered id: ServiceOffer.v1alpha1.obol.org/a.obol".
-var reAlreadyRegistered = regexp.MustCompile(`already registered id: ([^.\s]+)\.([^./\s]+)\.([^/\s]*)/([^\s']+)`)
+var reAlreadyRegistered = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`already registered id: ([^.\s]+)\.([^./\s]+)\.([^/\s]*)/([^\s']+)`)
+})
 
 // kustomizeDuplicate turns kustomize's "already registered id" build error into a duplicate
 // object finding naming the files that define the object.
 func (w *walker) kustomizeDuplicate(dir string, err error) *Finding {
-	m := reAlreadyRegistered.FindStringSubmatch(err.Error())
+	m := reAlreadyRegistered().FindStringSubmatch(err.Error())
 	if m == nil {
 		return nil
 	}

@@ -250,7 +250,7 @@ func (s *Schemas) scope(gvk schema.GroupVersionKind) (namespaced, known bool) {
 	if _, k := s.lookup(gvk); k != nil {
 		return k.namespaced, true
 	}
-	if builtinScheme.Recognizes(gvk) {
+	if builtinScheme().Recognizes(gvk) {
 		return !clusterScoped[gvk.GroupKind()], true
 	}
 	return false, false
@@ -275,7 +275,7 @@ func (s *Schemas) Check(obj *unstructured.Unstructured) []Finding {
 		}
 		return cv.check(obj, id)
 	}
-	if builtinScheme.Recognizes(gvk) {
+	if builtinScheme().Recognizes(gvk) {
 		return checkBuiltin(obj, id)
 	}
 	return []Finding{{Severity: SeverityError, Object: id, Field: "apiVersion",
@@ -380,7 +380,8 @@ func fieldFinding(id string, e *field.Error) Finding {
 
 // builtinScheme knows the built-in kinds a cluster serves (client-go's scheme) plus
 // CustomResourceDefinition.
-var builtinScheme = func() *runtime.Scheme {
+// Built on first use, not at program start: obol's every command would pay for it.
+var builtinScheme = sync.OnceValue(func() *runtime.Scheme {
 	s := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {
 		panic(err)
@@ -389,14 +390,16 @@ var builtinScheme = func() *runtime.Scheme {
 		panic(err)
 	}
 	return s
-}()
+})
 
-var strictDecoder = json.NewSerializerWithOptions(json.DefaultMetaFactory, builtinScheme, builtinScheme, json.SerializerOptions{Strict: true})
+var strictDecoder = sync.OnceValue(func() *json.Serializer {
+	return json.NewSerializerWithOptions(json.DefaultMetaFactory, builtinScheme(), builtinScheme(), json.SerializerOptions{Strict: true})
+})
 
 var (
-	reUnknownField   = regexp.MustCompile(`unknown field "([^"]+)"`)
-	reDuplicateField = regexp.MustCompile(`duplicate field "([^"]+)"`)
-	reGoField        = regexp.MustCompile(`Go struct field [A-Za-z0-9_]+\.([^ ]+) of type`)
+	reUnknownField   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`unknown field "([^"]+)"`) })
+	reDuplicateField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`duplicate field "([^"]+)"`) })
+	reGoField        = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`Go struct field [A-Za-z0-9_]+\.([^ ]+) of type`) })
 )
 
 // checkBuiltin decodes a built-in kind strictly: unknown or duplicate fields and values of the
@@ -406,7 +409,7 @@ func checkBuiltin(obj *unstructured.Unstructured, id string) []Finding {
 	if err != nil {
 		return []Finding{{Severity: SeverityError, Object: id, Message: err.Error()}}
 	}
-	_, _, err = strictDecoder.Decode(data, nil, nil)
+	_, _, err = strictDecoder().Decode(data, nil, nil)
 	if err == nil {
 		return nil
 	}
@@ -415,10 +418,10 @@ func checkBuiltin(obj *unstructured.Unstructured, id string) []Finding {
 		for _, e := range se.Errors() {
 			msg := e.Error()
 			f := ""
-			if m := reUnknownField.FindStringSubmatch(msg); m != nil {
+			if m := reUnknownField().FindStringSubmatch(msg); m != nil {
 				f = m[1]
 				msg = fmt.Sprintf("unknown field %q", f)
-			} else if m := reDuplicateField.FindStringSubmatch(msg); m != nil {
+			} else if m := reDuplicateField().FindStringSubmatch(msg); m != nil {
 				f = m[1]
 			}
 			out = append(out, Finding{Severity: SeverityError, Object: id, Field: f, Message: msg})
@@ -427,7 +430,7 @@ func checkBuiltin(obj *unstructured.Unstructured, id string) []Finding {
 	}
 	msg := err.Error()
 	f := ""
-	if m := reGoField.FindStringSubmatch(msg); m != nil {
+	if m := reGoField().FindStringSubmatch(msg); m != nil {
 		f = m[1]
 	}
 	return []Finding{{Severity: SeverityError, Object: id, Field: f, Message: msg}}

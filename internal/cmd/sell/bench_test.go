@@ -265,3 +265,72 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// BenchmarkSellProcess measures what a user waits for: the built obol binary run as a process
+// (start-up, package init and all), against the baseline of `git add && git commit` as
+// processes on an identical repo whose index is settled first (`git update-index --refresh`,
+// as after any git status), in the same run, at 1,000 and 10,000 slices; and `obol --version`
+// against `git --version`, the bare cost of starting each program.
+func BenchmarkSellProcess(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "obol")
+	build := exec.Command("go", "build", "-o", bin, "github.com/obol/obol/cmd/obol")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	run := func(env []string, dir string, name string, args ...string) {
+		cmd := exec.Command(name, args...)
+		cmd.Dir, cmd.Env = dir, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	b.Run("version", func(b *testing.B) {
+		env := os.Environ()
+		const baselineOps = 20
+		start := time.Now()
+		for i := 0; i < baselineOps; i++ {
+			run(env, "", "git", "--version")
+		}
+		gitPerOp := time.Since(start) / baselineOps
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			run(env, "", bin, "--version")
+		}
+		b.StopTimer()
+		obolPerOp := b.Elapsed() / time.Duration(b.N)
+		b.ReportMetric(float64(gitPerOp.Microseconds())/1000, "git-ms/op")
+		b.ReportMetric(float64(obolPerOp.Microseconds())/1000, "obol-ms/op")
+		b.ReportMetric(float64(gitPerOp)/float64(obolPerOp), "speedup-x")
+	})
+	for _, n := range benchSizes[1:] {
+		b.Run(fmt.Sprintf("slices=%d", n), func(b *testing.B) {
+			obolDir := newFixtureRepo(b, n)
+			gitDir := newFixtureRepo(b, n)
+			env := append(os.Environ(), gitEnv...)
+			run(env, gitDir, "git", "update-index", "-q", "--refresh")
+			st := settings.New("bench")
+			const baselineOps = 10
+			start := time.Now()
+			for i := 0; i < baselineOps; i++ {
+				o := benchOffer(fmt.Sprintf("git%05d", i))
+				files, err := render.Slice(st, o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				src, _ := offer.Encode(o)
+				files["applications/sell-http/"+o.Name+"/offer.yaml"] = src
+				gitAddCommit(b, gitDir, files, o.Name)
+			}
+			gitPerOp := time.Since(start) / baselineOps
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				run(env, obolDir, bin, sellArgs(fmt.Sprintf("new%06d", i))...)
+			}
+			b.StopTimer()
+			obolPerOp := b.Elapsed() / time.Duration(b.N)
+			b.ReportMetric(float64(gitPerOp.Microseconds())/1000, "git-ms/op")
+			b.ReportMetric(float64(obolPerOp.Microseconds())/1000, "obol-ms/op")
+			b.ReportMetric(float64(gitPerOp)/float64(obolPerOp), "speedup-x")
+		})
+	}
+}
