@@ -225,3 +225,24 @@ func TestMessage(t *testing.T) {
 		t.Errorf("%s", got[0])
 	}
 }
+
+// Any bytes a repo can hold scan without a panic, and every finding names a line of the file.
+func FuzzFile(f *testing.F) {
+	for _, p := range placements() {
+		f.Add(p.content)
+	}
+	f.Add("\xff\xfe\x00")
+	f.Add("a: |\n  " + strings.Repeat("abandon ", 30))
+	s, err := Default()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, content string) {
+		lines := strings.Count(asText([]byte(content)), "\n") + 1
+		for _, fd := range s.File("f.yaml", []byte(content)) {
+			if fd.Line < 1 || fd.Line > lines {
+				t.Errorf("finding %s outside the file's %d lines", fd, lines)
+			}
+		}
+	})
+}
