@@ -45,21 +45,7 @@ func openSSHCommand(ctx context.Context, c *conn, service, command string, shell
 	} else {
 		cmd = exec.Command(command, args...)
 	}
-	cmd.Env = c.rm.Auth.childEnv()
-	stderr := newTail(4 << 10)
-	cmd.Stderr = stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%s: GIT_SSH_COMMAND/GIT_SSH: %w", c.redactedURL(), err)
-	}
-	return startStream(ctx, c, &localProc{cmd: cmd, in: in, out: out}, stderr)
+	return startProc(ctx, c, cmd, "GIT_SSH_COMMAND/GIT_SSH: ")
 }
 
 // sshHostConfig is what ~/.ssh/config (then /etc/ssh/ssh_config) says of an ssh host alias,

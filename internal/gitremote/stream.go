@@ -186,7 +186,12 @@ func openLocal(ctx context.Context, c *conn, service string) (session, error) {
 	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("%w: %s: no such directory", ErrNotFound, c.redactedURL())
 	}
-	cmd := exec.Command(git, strings.TrimPrefix(service, "git-"), path)
+	return startProc(ctx, c, exec.Command(git, strings.TrimPrefix(service, "git-"), path), "")
+}
+
+// startProc runs cmd (a git service, or an ssh that runs one) and speaks the protocol over its
+// stdin and stdout; what names it in a start error.
+func startProc(ctx context.Context, c *conn, cmd *exec.Cmd, what string) (session, error) {
 	cmd.Env = c.rm.Auth.childEnv()
 	stderr := newTail(4 << 10)
 	cmd.Stderr = stderr
@@ -199,7 +204,7 @@ func openLocal(ctx context.Context, c *conn, service string) (session, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%s: %w", c.redactedURL(), err)
+		return nil, fmt.Errorf("%s: %s%w", c.redactedURL(), what, err)
 	}
 	return startStream(ctx, c, &localProc{cmd: cmd, in: in, out: out}, stderr)
 }

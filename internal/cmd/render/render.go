@@ -84,7 +84,7 @@ func Run(ctx context.Context, opts *Options) error {
 	res, err := f.Commit(ctx, r, w, msg, func(head fs.FS) ([]repo.Change, error) {
 		base := head
 		if len(edits) > 0 {
-			if err := validEdits(edits); err != nil {
+			if err := ValidSources(edits); err != nil {
 				return nil, err
 			}
 			over, err := Overlay(head, edits)
@@ -337,9 +337,10 @@ func sourceEdits(r *repo.Repo, headOnly bool) ([]repo.Change, string, error) {
 	return edits, msg, nil
 }
 
-// validEdits refuses edited sources that do not decode or validate, as sell would.
-func validEdits(edits []repo.Change) error {
-	for _, c := range edits {
+// ValidSources refuses changes to the sources (obol.yaml, an offer.yaml) that do not decode
+// or validate today, as sell would; other paths are not looked at.
+func ValidSources(changes []repo.Change) error {
+	for _, c := range changes {
 		if c.Delete {
 			continue
 		}
@@ -347,6 +348,9 @@ func validEdits(edits []repo.Change) error {
 			if _, err := settings.Decode(c.Content); err != nil {
 				return err
 			}
+			continue
+		}
+		if unit, name := layout.Unit(c.Path); name == "" || c.Path != path.Join(unit, layout.OfferFile) {
 			continue
 		}
 		o, err := offer.Decode(c.Path, c.Content)

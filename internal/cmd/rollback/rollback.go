@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"path"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -16,8 +15,6 @@ import (
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	rendercmd "github.com/obol/obol/internal/cmd/render"
 	"github.com/obol/obol/internal/history"
-	"github.com/obol/obol/internal/layout"
-	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/repo"
 	"github.com/obol/obol/internal/stackrepo"
 )
@@ -236,18 +233,8 @@ func consistent(f *cmdutil.Factory, head fs.FS, changes []repo.Change) ([]repo.C
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range changes {
-		if unit, name := layout.Unit(c.Path); c.Delete || name == "" || c.Path != path.Join(unit, layout.OfferFile) {
-			continue
-		}
-		o, err := offer.Decode(c.Path, c.Content)
-		if err == nil {
-			offer.Default(o)
-			err = offer.Validate(o)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("it would restore an offer that is not valid today (validate would refuse it):\n%w", err)
-		}
+	if err := rendercmd.ValidSources(changes); err != nil {
+		return nil, fmt.Errorf("it would restore a source that is not valid today (validate would refuse it):\n%w", err)
 	}
 	files, err := rendercmd.Rendered(f.Assets, after)
 	if err != nil {

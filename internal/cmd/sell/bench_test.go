@@ -162,6 +162,25 @@ func gitAddCommit(tb testing.TB, dir string, slice map[string][]byte, name strin
 	}
 }
 
+// gitBaseline times `git add && git commit` of ten slices, as obol renders them, in gitDir and
+// returns the time per slice.
+func gitBaseline(b *testing.B, gitDir string) time.Duration {
+	st := settings.New("bench")
+	const baselineOps = 10
+	start := time.Now()
+	for i := 0; i < baselineOps; i++ {
+		o := benchOffer(fmt.Sprintf("git%05d", i))
+		files, err := render.Slice(st, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		src, _ := offer.Encode(o)
+		files["applications/sell-http/"+o.Name+"/offer.yaml"] = src
+		gitAddCommit(b, gitDir, files, o.Name)
+	}
+	return time.Since(start) / baselineOps
+}
+
 // BenchmarkSellHTTP measures `obol sell http` end to end (validate, render, commit, work tree
 // and index sync) on repos of 100, 1,000 and 10,000 slices. In the same run it times the
 // baseline, `git add <slice> && git commit` of the same files on an identical repo, and
@@ -171,21 +190,8 @@ func BenchmarkSellHTTP(b *testing.B) {
 		b.Run(fmt.Sprintf("slices=%d", n), func(b *testing.B) {
 			obolDir := newFixtureRepo(b, n)
 			gitDir := newFixtureRepo(b, n)
-			st := settings.New("bench")
 			// Baseline first, same number of commits as obol will make.
-			const baselineOps = 10
-			start := time.Now()
-			for i := 0; i < baselineOps; i++ {
-				o := benchOffer(fmt.Sprintf("git%05d", i))
-				files, err := render.Slice(st, o)
-				if err != nil {
-					b.Fatal(err)
-				}
-				src, _ := offer.Encode(o)
-				files["applications/sell-http/"+o.Name+"/offer.yaml"] = src
-				gitAddCommit(b, gitDir, files, o.Name)
-			}
-			gitPerOp := time.Since(start) / baselineOps
+			gitPerOp := gitBaseline(b, gitDir)
 
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -308,20 +314,7 @@ func BenchmarkSellProcess(b *testing.B) {
 			gitDir := newFixtureRepo(b, n)
 			env := append(os.Environ(), gitEnv...)
 			run(env, gitDir, "git", "update-index", "-q", "--refresh")
-			st := settings.New("bench")
-			const baselineOps = 10
-			start := time.Now()
-			for i := 0; i < baselineOps; i++ {
-				o := benchOffer(fmt.Sprintf("git%05d", i))
-				files, err := render.Slice(st, o)
-				if err != nil {
-					b.Fatal(err)
-				}
-				src, _ := offer.Encode(o)
-				files["applications/sell-http/"+o.Name+"/offer.yaml"] = src
-				gitAddCommit(b, gitDir, files, o.Name)
-			}
-			gitPerOp := time.Since(start) / baselineOps
+			gitPerOp := gitBaseline(b, gitDir)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				run(env, obolDir, bin, sellArgs(fmt.Sprintf("new%06d", i))...)
