@@ -70,6 +70,13 @@ const maxAttempts = 10
 // the work tree sync; an error aborts the commit there, as a crash would.
 var testHookAfterRefMove func() error
 
+// buildError is the error of a CommitRequest's Build: the caller's own, which Commit returns as
+// it is (it already says what went wrong; a "commit DIR: build:" prefix would only repeat).
+type buildError struct{ err error }
+
+func (e *buildError) Error() string { return e.err.Error() }
+func (e *buildError) Unwrap() error { return e.err }
+
 // Commit builds a change set on the branch head, writes the objects for it
 // and moves the branch with a compare-and-swap, under the repository lock.
 // For a repository with a work tree whose HEAD is on the branch, the changed
@@ -83,6 +90,9 @@ func (r *Repo) Commit(ctx context.Context, req CommitRequest) (Result, error) {
 	if req.DryRun {
 		res, err := r.attempt(ctx, req, nil)
 		res.Attempts = 1
+		if be := (*buildError)(nil); errors.As(err, &be) {
+			return res, be.err
+		}
 		if err != nil {
 			return res, fmt.Errorf("commit %s (dry run): %w", r.dir, err)
 		}
@@ -106,6 +116,9 @@ func (r *Repo) Commit(ctx context.Context, req CommitRequest) (Result, error) {
 		res.Notes = notes
 		if errors.Is(err, ErrRefMoved) && attempt < maxAttempts {
 			continue
+		}
+		if be := (*buildError)(nil); errors.As(err, &be) {
+			return res, be.err
 		}
 		if err != nil {
 			return res, fmt.Errorf("commit %s: %w", r.dir, err)
@@ -208,7 +221,7 @@ func (r *Repo) build(req CommitRequest) (*plan, error) {
 	}
 	changes, err := req.Build(snap)
 	if err != nil {
-		return pl, fmt.Errorf("build: %w", err)
+		return pl, &buildError{err}
 	}
 	root := &changeNode{}
 	for _, c := range changes {
