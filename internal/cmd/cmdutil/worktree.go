@@ -8,19 +8,45 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 
 	"github.com/obol/obol/internal/repo"
 )
 
-// WorkTree is the stack repo's work tree as an fs.FS, without .git: what `git commit -a`
-// would commit (untracked files included; .gitignore is not read).
-type WorkTree struct{ root fs.FS }
+// WorkTree is the stack repo's work tree as an fs.FS, as git sees what would be committed:
+// without .git, and without untracked files that .gitignore or .git/info/exclude ignore (a
+// local .env must not read as a secret in the repo).
+type WorkTree struct {
+	root    fs.FS
+	ignored gitignore.Matcher
+	head    *repo.Snapshot
+}
 
-// NewWorkTree is the work tree of the repo at dir.
-func NewWorkTree(dir string) WorkTree { return WorkTree{os.DirFS(dir)} }
+// NewWorkTree is the work tree of the repo at dir, whose branch head is head.
+func NewWorkTree(dir string, head *repo.Snapshot) WorkTree {
+	ps, _ := gitignore.ReadPatterns(osfs.New(dir), nil)
+	return WorkTree{root: os.DirFS(dir), ignored: gitignore.NewMatcher(ps), head: head}
+}
 
 func hidden(name string) bool { return name == ".git" || strings.HasPrefix(name, ".git/") }
+
+// skip: .git, and what git ignores unless the head tracks it.
+func (w WorkTree) skip(name string, isDir bool) bool {
+	if hidden(name) {
+		return true
+	}
+	if w.ignored == nil || !w.ignored.Match(strings.Split(name, "/"), isDir) {
+		return false
+	}
+	if w.head != nil {
+		if _, err := fs.Stat(w.head, name); err == nil {
+			return false
+		}
+	}
+	return true
+}
 
 // Open opens a file of the work tree.
 func (w WorkTree) Open(name string) (fs.File, error) {
@@ -38,7 +64,7 @@ func (w WorkTree) ReadDir(name string) ([]fs.DirEntry, error) {
 	ents, err := fs.ReadDir(w.root, name)
 	out := ents[:0]
 	for _, e := range ents {
-		if !hidden(path.Join(name, e.Name())) {
+		if !w.skip(path.Join(name, e.Name()), e.IsDir()) {
 			out = append(out, e)
 		}
 	}

@@ -256,7 +256,7 @@ func checkWorkTree(f *cmdutil.Factory, r *repo.Repo, headOnly bool) (done bool, 
 	if err != nil {
 		return true, err
 	}
-	wt := cmdutil.NewWorkTree(r.Dir())
+	wt := cmdutil.NewWorkTree(r.Dir(), snap)
 	dirty, err := cmdutil.Dirty(wt, snap)
 	if err != nil || len(dirty) == 0 {
 		return err != nil, err
@@ -309,7 +309,7 @@ func sourceEdits(r *repo.Repo, headOnly bool) ([]repo.Change, string, error) {
 	if err != nil {
 		return nil, msg, err
 	}
-	wt := cmdutil.NewWorkTree(r.Dir())
+	wt := cmdutil.NewWorkTree(r.Dir(), snap)
 	dirty, err := cmdutil.Dirty(wt, snap)
 	if err != nil {
 		return nil, msg, err

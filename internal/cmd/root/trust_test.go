@@ -396,3 +396,23 @@ func TestStackUpGitURLIsCommitted(t *testing.T) {
 	mustRun(t, repo, "render", "--check")
 	checkRepo(t, repo)
 }
+
+// The work tree is what git would commit: a local .env that .gitignore ignores is not a secret
+// in the repo; the same key in a file git would pick up is.
+func TestWorkTreeHonoursGitignore(t *testing.T) {
+	repo := newStack(t)
+	commitByHand(t, repo, ".gitignore", ".env\n")
+	key := strings.Repeat("7f3a9c0b", 4) + strings.Repeat("e1d2c3b4", 4)
+	if err := os.WriteFile(filepath.Join(repo, ".env"), []byte("WALLET=0x"+key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := obolCLI(t, repo, author, "validate"); r.code != 0 || strings.Contains(r.out, ".env") {
+		t.Errorf("validate with an ignored .env: exit %d\n%s", r.code, r.out)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "wallet.txt"), []byte("0x"+key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := obolCLI(t, repo, author, "validate"); r.code != 1 || !strings.Contains(r.out, "wallet.txt") || strings.Contains(r.out, key) {
+		t.Errorf("validate with an untracked key file: exit %d\n%s", r.code, r.out)
+	}
+}

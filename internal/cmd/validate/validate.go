@@ -98,7 +98,7 @@ func Run(ctx context.Context, opts *Options) error {
 	var tree fs.FS = head.Snapshot
 	var dirty []string
 	if !opts.Head && !head.Repo.Bare() {
-		wt := cmdutil.NewWorkTree(head.Repo.Dir())
+		wt := cmdutil.NewWorkTree(head.Repo.Dir(), head.Snapshot)
 		if dirty, err = cmdutil.Dirty(wt, head.Snapshot); err != nil {
 			return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("validate: the work tree: %w", err)}
 		}
