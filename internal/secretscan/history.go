@@ -85,10 +85,7 @@ func markAncestors(r *repo.Repo, h plumbing.Hash, seen map[plumbing.Hash]bool) e
 		if c.IsZero() || marked[c] {
 			continue
 		}
-		marked[c] = true
-		if c != h {
-			seen[c] = true
-		}
+		marked[c], seen[c] = true, true
 		info, err := r.ReadCommit(c)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -115,4 +116,39 @@ func Dirty(wt fs.FS, head *repo.Snapshot) ([]string, error) {
 	})
 	sort.Strings(out)
 	return out, err
+}
+
+// Uncommitted is a repo's work tree when it differs from the branch head.
+type Uncommitted struct {
+	Head     plumbing.Hash
+	WorkTree WorkTree
+	// Paths are the changed, added or deleted files, sorted.
+	Paths []string
+}
+
+// UncommittedOf is r's uncommitted state, or nil when there is none (or no work tree, or no
+// commit yet).
+func UncommittedOf(r *repo.Repo) (*Uncommitted, error) {
+	if r.Bare() {
+		return nil, nil
+	}
+	h, err := r.Head()
+	if err != nil || h.IsZero() {
+		return nil, err
+	}
+	snap, err := r.Snapshot(h)
+	if err != nil {
+		return nil, err
+	}
+	wt := NewWorkTree(r.Dir(), snap)
+	paths, err := Dirty(wt, snap)
+	if err != nil || len(paths) == 0 {
+		return nil, err
+	}
+	return &Uncommitted{Head: h, WorkTree: wt, Paths: paths}, nil
+}
+
+// String says what is checked, for the commands' summaries.
+func (u *Uncommitted) String() string {
+	return fmt.Sprintf("the work tree (%s on %s; --head checks the commit)", Plural(len(u.Paths), "uncommitted change"), Short(u.Head))
 }

@@ -90,11 +90,7 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 			if claims, err = checkPaths(r.GitDir(), head, changes); err != nil {
 				return nil, err
 			}
-			var headFS fs.FS
-			if head != nil {
-				headFS = head
-			}
-			if err := f.refuseSecrets(headFS, changes); err != nil {
+			if err := f.refuseSecrets(head, changes); err != nil {
 				return nil, err
 			}
 			return changes, nil
@@ -167,16 +163,29 @@ func Short(h fmt.Stringer) string {
 
 // refuseSecrets refuses a change that would commit a secret. Files that are obol's own
 // rendering of the stack (CRDs, charts, the Flux components: megabytes that come from the
-// binary and obol.yaml) are not scanned: obol.yaml, their only input, is.
-func (f *Factory) refuseSecrets(head fs.FS, changes []repo.Change) error {
+// binary and obol.yaml) are not scanned: obol.yaml, their only input, is. Only a change of
+// many files (stack init, render, import) is worth rendering the stack for.
+func (f *Factory) refuseSecrets(head *repo.Snapshot, changes []repo.Change) error {
 	s, err := secretscan.Default()
 	if err != nil {
 		return err
 	}
-	known := f.stackRendering(head, changes)
+	var known render.Files
+	if len(changes) >= 16 {
+		var raw []byte
+		for _, c := range changes {
+			if c.Path == settings.File && !c.Delete {
+				raw = c.Content
+			}
+		}
+		if raw == nil && head != nil {
+			raw, _ = fs.ReadFile(head, settings.File)
+		}
+		known = f.stackRendering(raw)
+	}
 	var found []secretscan.Finding
 	for _, c := range changes {
-		if c.Delete || bytes.Equal(known[c.Path], c.Content) && known[c.Path] != nil {
+		if r, ok := known[c.Path]; c.Delete || ok && bytes.Equal(r, c.Content) {
 			continue
 		}
 		found = append(found, s.File(c.Path, c.Content)...)
@@ -184,24 +193,11 @@ func (f *Factory) refuseSecrets(head fs.FS, changes []repo.Change) error {
 	return secretsError("commit", found)
 }
 
-// stackRendering is what obol renders for the stack, offers aside, with the obol.yaml the
-// change leaves; nil when it cannot tell (then everything is scanned). Only a change of many
-// files (stack init, render, import) is worth the rendering.
-func (f *Factory) stackRendering(head fs.FS, changes []repo.Change) render.Files {
-	if len(changes) < 16 || f.Assets == nil {
-		return nil
-	}
-	var raw []byte
-	for _, c := range changes {
-		if c.Path == settings.File && !c.Delete {
-			raw = c.Content
-		}
-	}
-	if raw == nil && head != nil {
-		raw, _ = fs.ReadFile(head, settings.File)
-	}
-	st, err := settings.Decode(raw)
-	if err != nil {
+// stackRendering is what obol renders for the stack described by obol.yaml's content, offers
+// aside; nil when it cannot tell (then everything is scanned).
+func (f *Factory) stackRendering(settingsFile []byte) render.Files {
+	st, err := settings.Decode(settingsFile)
+	if err != nil || f.Assets == nil {
 		return nil
 	}
 	files, err := render.Stack(f.Assets, st)
@@ -238,8 +234,11 @@ func (f *Factory) renderedBlobs(r *repo.Repo, head plumbing.Hash) map[plumbing.H
 	if err != nil {
 		return nil
 	}
-	files := f.stackRendering(snap, make([]repo.Change, 16))
-	return BlobIDs(files)
+	raw, err := fs.ReadFile(snap, settings.File)
+	if err != nil {
+		return nil
+	}
+	return BlobIDs(f.stackRendering(raw))
 }
 
 // BlobIDs are the git blob ids of files' contents.

@@ -44,7 +44,8 @@ renders any more are removed; files without the header are never touched: remove
 from a generated file to keep your own version of it (validate then warns that obol no longer
 renders it). The vendored chart under charts/ carries no header and is always rewritten.
 
-After editing an offer.yaml by hand, commit it and run obol render.`,
+After editing an offer.yaml (or obol.yaml) by hand, run obol render: it commits your edit,
+validated, together with what it derives.`,
 		Example: cmdutil.Examples(`obol render
 obol render --check     # exit 1 and print the diff when anything committed is stale`),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -68,43 +69,34 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	w := opts.Write
+	var u *cmdutil.Uncommitted
+	if !opts.Head {
+		if u, err = cmdutil.UncommittedOf(r); err != nil {
+			return fmt.Errorf("render: the work tree: %w", err)
+		}
+	}
 	if opts.Check {
 		w.DryRun = true
-		if done, err := checkWorkTree(f, r, opts.Head); done {
-			return err
+		if u != nil {
+			return checkWorkTree(f, u)
 		}
 	}
 	// Edits of the sources (obol.yaml, an offer.yaml) waiting in the work tree are committed
 	// with their rendering, in one commit: the edit, validated, and what it derives.
-	edits, msg, err := sourceEdits(r, opts.Head)
+	edits, msg, err := sourceEdits(u)
 	if err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
 	var stray []string
 	res, err := f.Commit(ctx, r, w, msg, func(head fs.FS) ([]repo.Change, error) {
-		base := head
-		if len(edits) > 0 {
-			if err := ValidSources(edits); err != nil {
-				return nil, err
-			}
-			over, err := Overlay(head, edits)
-			if err != nil {
-				return nil, err
-			}
-			base = over
-		}
-		files, err := Rendered(f.Assets, base)
+		changes, after, files, err := Rerender(f.Assets, head, edits)
 		if err != nil {
 			return nil, err
 		}
-		if stray, err = Stray(base, files); err != nil {
+		if stray, err = Stray(after, files); err != nil {
 			return nil, err
 		}
-		drift, err := Diff(base, files)
-		if err != nil {
-			return nil, err
-		}
-		return Merge(edits, drift), nil
+		return changes, nil
 	})
 	for _, p := range stray {
 		fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", p, StrayMessage)
@@ -139,14 +131,30 @@ func Run(ctx context.Context, opts *Options) error {
 	return nil
 }
 
-// Changes computes what re-rendering head changes: files whose rendering differs, and
-// generated files nothing renders any more.
-func Changes(assets fs.FS, head fs.FS) ([]repo.Change, error) {
-	files, err := Rendered(assets, head)
-	if err != nil {
-		return nil, err
+// Rerender is edits (of obol.yaml and offer.yaml files) with everything they derive: the
+// edited sources are checked as sell checks them, then every generated file is rendered anew
+// from the tree the edits leave. It returns the changes, that tree and its rendering.
+func Rerender(assets, head fs.FS, edits []repo.Change) ([]repo.Change, fs.FS, render.Files, error) {
+	if err := ValidSources(edits); err != nil {
+		return nil, nil, nil, err
 	}
-	return Diff(head, files)
+	after := head
+	if len(edits) > 0 {
+		over, err := Overlay(head, edits)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		after = over
+	}
+	files, err := Rendered(assets, after)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	drift, err := Diff(after, files)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return Merge(edits, drift), after, files, nil
 }
 
 // Rendered renders every file obol owns from head's obol.yaml and offers.
@@ -242,42 +250,25 @@ func Stray(head fs.FS, files render.Files) ([]string, error) {
 const StrayMessage = "not produced by any slice's rendering, and the reconciler would apply it from applications/ " +
 	"(the cluster refuses it: applications/ may hold only offers): move it out of applications/ or delete it"
 
-// checkWorkTree is render --check on the work tree, when it differs from the head: done is
-// false when there is nothing uncommitted (then the head is checked as a dry-run commit).
-func checkWorkTree(f *cmdutil.Factory, r *repo.Repo, headOnly bool) (done bool, err error) {
-	if headOnly || r.Bare() {
-		return false, nil
-	}
-	h, err := r.Head()
-	if err != nil || h.IsZero() {
-		return false, err
-	}
-	snap, err := r.Snapshot(h)
+// checkWorkTree is render --check on the work tree's uncommitted changes.
+func checkWorkTree(f *cmdutil.Factory, u *cmdutil.Uncommitted) error {
+	files, err := Rendered(f.Assets, u.WorkTree)
 	if err != nil {
-		return true, err
+		return fmt.Errorf("render --check (work tree): %w", err)
 	}
-	wt := cmdutil.NewWorkTree(r.Dir(), snap)
-	dirty, err := cmdutil.Dirty(wt, snap)
-	if err != nil || len(dirty) == 0 {
-		return err != nil, err
-	}
-	files, err := Rendered(f.Assets, wt)
+	stray, err := Stray(u.WorkTree, files)
 	if err != nil {
-		return true, fmt.Errorf("render --check (work tree): %w", err)
+		return err
 	}
-	stray, err := Stray(wt, files)
+	changes, err := Diff(u.WorkTree, files)
 	if err != nil {
-		return true, err
-	}
-	changes, err := Diff(wt, files)
-	if err != nil {
-		return true, err
+		return err
 	}
 	for _, c := range changes {
 		op := "M"
 		if c.Delete {
 			op = "D"
-		} else if _, err := fs.Stat(wt, c.Path); err != nil {
+		} else if _, err := fs.Stat(u.WorkTree, c.Path); err != nil {
 			op = "A"
 		}
 		fmt.Fprintf(f.IO.Out, "%s %s\n", op, c.Path)
@@ -285,42 +276,28 @@ func checkWorkTree(f *cmdutil.Factory, r *repo.Repo, headOnly bool) (done bool, 
 	for _, p := range stray {
 		fmt.Fprintf(f.IO.ErrOut, "%s: %s\n", p, StrayMessage)
 	}
-	what := fmt.Sprintf("the work tree (%s on %s; --head checks the commit)", cmdutil.Plural(len(dirty), "uncommitted change"), cmdutil.Short(h))
 	if len(changes) > 0 || len(stray) > 0 {
-		fmt.Fprintf(f.IO.Out, "render --check %s: %d files differ from what obol.yaml and the offers render to, %d under applications/ are no slice's; run `obol render`\n", what, len(changes), len(stray))
-		return true, cmdutil.ErrDiff
+		fmt.Fprintf(f.IO.Out, "render --check %s: %d files differ from what obol.yaml and the offers render to, %d under applications/ are no slice's; run `obol render`\n", u, len(changes), len(stray))
+		return cmdutil.ErrDiff
 	}
-	fmt.Fprintf(f.IO.Out, "render --check %s: every generated file is up to date\n", what)
-	return true, nil
+	fmt.Fprintf(f.IO.Out, "render --check %s: every generated file is up to date\n", u)
+	return nil
 }
 
-// sourceEdits are the uncommitted changes of the work tree to obol.yaml and offer.yaml files
-// (nothing with --head, or in a bare repo), and the commit message naming them.
-func sourceEdits(r *repo.Repo, headOnly bool) ([]repo.Change, string, error) {
+// sourceEdits are the work tree's uncommitted changes to obol.yaml and offer.yaml files
+// (none when u is nil), and the commit message naming them.
+func sourceEdits(u *cmdutil.Uncommitted) ([]repo.Change, string, error) {
 	msg := "render"
-	if headOnly || r.Bare() {
+	if u == nil {
 		return nil, msg, nil
-	}
-	h, err := r.Head()
-	if err != nil || h.IsZero() {
-		return nil, msg, err
-	}
-	snap, err := r.Snapshot(h)
-	if err != nil {
-		return nil, msg, err
-	}
-	wt := cmdutil.NewWorkTree(r.Dir(), snap)
-	dirty, err := cmdutil.Dirty(wt, snap)
-	if err != nil {
-		return nil, msg, err
 	}
 	var edits []repo.Change
 	var names []string
-	for _, p := range dirty {
+	for _, p := range u.Paths {
 		if unit, name := layout.Unit(p); p != settings.File && (name == "" || p != path.Join(unit, layout.OfferFile)) {
 			continue
 		}
-		b, err := fs.ReadFile(wt, p)
+		b, err := fs.ReadFile(u.WorkTree, p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			edits = append(edits, repo.Change{Path: p, Delete: true})

@@ -229,20 +229,9 @@ func isHex(s string) bool {
 // rendered anew from them (a commit rendered by an older obol, or a restored obol.yaml, would
 // otherwise leave stale derived files).
 func consistent(f *cmdutil.Factory, head fs.FS, changes []repo.Change) ([]repo.Change, error) {
-	after, err := rendercmd.Overlay(head, changes)
+	all, _, _, err := rendercmd.Rerender(f.Assets, head, changes)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the rolled-back repo would not be valid today (validate would refuse it):\n%w", err)
 	}
-	if err := rendercmd.ValidSources(changes); err != nil {
-		return nil, fmt.Errorf("it would restore a source that is not valid today (validate would refuse it):\n%w", err)
-	}
-	files, err := rendercmd.Rendered(f.Assets, after)
-	if err != nil {
-		return nil, fmt.Errorf("the rolled-back repo would not render (validate would refuse it): %w", err)
-	}
-	drift, err := rendercmd.Diff(after, files)
-	if err != nil {
-		return nil, err
-	}
-	return rendercmd.Merge(changes, drift), nil
+	return all, nil
 }

@@ -321,27 +321,12 @@ func commitGitURL(ctx context.Context, f *cmdutil.Factory, url string) error {
 			return nil, nil
 		}
 		st.Spec.GitURL = url
-		if err := st.Validate(); err != nil {
-			return nil, err
-		}
 		b, err := st.Encode()
 		if err != nil {
 			return nil, err
 		}
-		edit := []repo.Change{{Path: settings.File, Content: b}}
-		after, err := rendercmd.Overlay(head, edit)
-		if err != nil {
-			return nil, err
-		}
-		files, err := rendercmd.Rendered(f.Assets, after)
-		if err != nil {
-			return nil, err
-		}
-		drift, err := rendercmd.Diff(after, files)
-		if err != nil {
-			return nil, err
-		}
-		return rendercmd.Merge(edit, drift), nil
+		changes, _, _, err := rendercmd.Rerender(f.Assets, head, []repo.Change{{Path: settings.File, Content: b}})
+		return changes, err
 	})
 	if err != nil {
 		return err

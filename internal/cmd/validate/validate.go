@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
@@ -96,14 +97,13 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	// As a pre-commit check: what is about to be committed, when it differs from the head.
 	var tree fs.FS = head.Snapshot
-	var dirty []string
-	if !opts.Head && !head.Repo.Bare() {
-		wt := cmdutil.NewWorkTree(head.Repo.Dir(), head.Snapshot)
-		if dirty, err = cmdutil.Dirty(wt, head.Snapshot); err != nil {
+	var u *cmdutil.Uncommitted
+	if !opts.Head {
+		if u, err = cmdutil.UncommittedOf(head.Repo); err != nil {
 			return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("validate: the work tree: %w", err)}
 		}
-		if len(dirty) > 0 {
-			tree = wt
+		if u != nil {
+			tree = u.WorkTree
 		}
 	}
 	res, err := Check(ctx, f.Assets, tree)
@@ -111,7 +111,9 @@ func Run(ctx context.Context, opts *Options) error {
 		return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("validate: %w", err)}
 	}
 	res.Commit = head.Commit.String()
-	res.Uncommitted = dirty
+	if u != nil {
+		res.Uncommitted = u.Paths
+	}
 	if opts.History {
 		sc, err := secretscan.Default()
 		if err != nil {
@@ -337,7 +339,7 @@ func printTable(f *cmdutil.Factory, res *Result) {
 	}
 	what := cmdutil.Short(stringer(res.Commit))
 	if len(res.Uncommitted) > 0 {
-		what = fmt.Sprintf("the work tree (%s on %s; --head checks the commit)", cmdutil.Plural(len(res.Uncommitted), "uncommitted change"), what)
+		what = (&cmdutil.Uncommitted{Head: plumbing.NewHash(res.Commit), Paths: res.Uncommitted}).String()
 	}
 	fmt.Fprintf(f.IO.Out, "validate %s: %s (%s, %s built, %s checked, %s)\n",
 		what, verdict, cmdutil.Plural(res.Offers, "offer"), cmdutil.Plural(len(res.Built), "path"), cmdutil.Plural(objects, "object"), cmdutil.Plural(len(res.Findings), "finding"))
