@@ -3,15 +3,16 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/obol/obol/internal/cmd/root.Version=$(VERSION)
+LDFLAGS := -X github.com/obol/obol/internal/cmd/version.Version=$(VERSION)
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH ?= .
 BENCHTIME ?= 10x
 
 .PHONY: build gateway git-endpoint image git-image check test fuzz e2e e2e-bench lint bench generate demo clean
 
-build: ## build bin/obol
+build: ## build bin/obol and bin/obol-full, the rest of the CLI it runs (install both side by side)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/obol ./cmd/obol
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/obol-full ./cmd/obol-full
 
 # The image is tagged with the chart's appVersion, the tag the chart deploys by default, so an
 # image imported into a local cluster is the one the offers use.

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
@@ -83,8 +84,10 @@ func Scheme() *runtime.Scheme {
 func RESTConfig(cfg Config) (*rest.Config, string, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if cfg.Kubeconfig != "" {
-		if _, err := os.Stat(cfg.Kubeconfig); err != nil {
-			return nil, "", fmt.Errorf("%w: --kubeconfig %s: %w", ErrNoCluster, cfg.Kubeconfig, err)
+		if _, err := os.Stat(cfg.Kubeconfig); errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("%w: --kubeconfig %s does not exist", ErrNoCluster, cfg.Kubeconfig)
+		} else if err != nil {
+			return nil, "", fmt.Errorf("%w: --kubeconfig: %w", ErrNoCluster, err)
 		}
 		rules.ExplicitPath = cfg.Kubeconfig
 	}

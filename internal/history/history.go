@@ -100,10 +100,13 @@ func LastChange(r *repo.Repo, head plumbing.Hash, name string) (*Entry, error) {
 		return false, nil
 	})
 	if err == nil && found == nil {
-		err = fmt.Errorf("offer %s: no commit on this branch changed it: `obol log` lists the history", name)
+		err = fmt.Errorf("offer %s: %w: `obol log` lists the history", name, ErrUnchanged)
 	}
 	return found, err
 }
+
+// ErrUnchanged is LastChange's error for an offer no commit on the branch changed.
+var ErrUnchanged = errors.New("no commit on this branch changed it")
 
 // Resolve finds the commit of the branch's first-parent history whose hash starts with rev
 // (at least 4 hex digits).

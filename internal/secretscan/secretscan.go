@@ -38,28 +38,12 @@ import (
 	"github.com/zricethezav/gitleaks/v8/detect"
 	"github.com/zricethezav/gitleaks/v8/detect/codec"
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/obol/obol/internal/secretscan/finding"
 )
 
 // Finding is one secret found: where, and by which rule. It never holds the secret.
-type Finding struct {
-	// Commit is set when the secret is in history (validate --history, a push).
-	Commit string `json:"commit,omitempty"`
-	// Path is the file; empty for a commit message.
-	Path string `json:"path,omitempty"`
-	Line int    `json:"line"` // 1-based
-	Rule string `json:"rule"`
-}
-
-func (f Finding) String() string {
-	where := f.Path
-	if where == "" {
-		where = "commit message"
-	}
-	if f.Commit != "" {
-		where = f.Commit + ":" + where
-	}
-	return fmt.Sprintf("%s:%d: %s", where, f.Line, f.Rule)
-}
+type Finding = finding.Finding
 
 // Our own rules' ids.
 const (

@@ -115,8 +115,9 @@ type result struct {
 func (h *harness) obol(args ...string) result {
 	var out, errOut bytes.Buffer
 	f := &cmdutil.Factory{
-		IO:     &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
-		Assets: obol.Assets(),
+		IO:      &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		Secrets: root.Secrets,
+		Assets:  obol.Assets(),
 		Getenv: func(k string) string {
 			switch k {
 			case "OBOL_REPO":

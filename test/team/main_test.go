@@ -27,14 +27,19 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	obolBin = filepath.Join(dir, "obol")
-	build := exec.Command("go", "build", "-o", obolBin, "./cmd/obol")
-	if build.Dir, err = charttest.ModuleRoot(); err != nil {
+	root, err := charttest.ModuleRoot()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build obol: %v\n%s", err, out)
-		os.Exit(2)
+	// obol runs obol-full, installed beside it, for every write.
+	for _, name := range []string{"obol", "obol-full"} {
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, out)
+			os.Exit(2)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -1,8 +1,10 @@
-// Package cmdutil holds what every obol command shares: where the stack repo is, the I/O
-// streams, exit codes, output formats and the one write path (lock, build, commit).
+// Package cmdutil holds what every obol command shares: where the stack repo is, its head,
+// the I/O streams, exit codes and output formats. It links no cluster, rendering or
+// secret-scanning library: the fast commands (internal/cmd/fast) are built on it alone.
 package cmdutil
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +13,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/spf13/cobra"
+
 	"github.com/obol/obol/internal/repo"
+	"github.com/obol/obol/internal/secretscan/finding"
 )
 
 // IOStreams are a command's standard streams; tests give buffers.
@@ -39,8 +45,46 @@ type Factory struct {
 	Now func() time.Time
 	// Getwd is the current directory, where the stack repo is looked for (os.Getwd if nil).
 	Getwd func() (string, error)
+	// Secrets is the secret scanner every write and push goes through (secretscan.Default in
+	// the binaries). It is a field, not an import, so that the fast read-only commands
+	// (cmd/obol's own) do not link the detector; without one a Factory refuses to write.
+	Secrets func() (SecretScanner, error)
 
 	repoNoted bool
+}
+
+// SecretScanner finds secrets in a file to commit and in the commits to push.
+type SecretScanner interface {
+	// Warm gets the scanner ready ahead of its first scan.
+	Warm()
+	File(path string, content []byte) []finding.Finding
+	// History scans the commits reachable from head and not from stop, skipping blobs in known.
+	History(r *repo.Repo, head plumbing.Hash, known map[plumbing.Hash]bool, stop ...plumbing.Hash) ([]finding.Finding, error)
+}
+
+// SetupRoot makes cmd obol's root command: its version, streams and flags (--version, and
+// --repo for every command). Errors are printed by Execute, once.
+func SetupRoot(cmd *cobra.Command, f *Factory, version string) {
+	cmd.Version = version
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	cmd.SetOut(f.IO.Out)
+	cmd.SetErr(f.IO.ErrOut)
+	cmd.SetIn(f.IO.In)
+	// --version as cobra has it, but without -v: kubectl and flux use -v for verbosity.
+	cmd.Flags().Bool("version", false, "print obol's version (obol version -o json for scripts)")
+	cmd.PersistentFlags().StringVar(&f.RepoFlag, "repo", "", "stack repo directory (default $OBOL_REPO, else the stack repo you are in, else $XDG_DATA_HOME/obol/stack)")
+	_ = cmd.MarkPersistentFlagDirname("repo")
+}
+
+// Execute runs the command tree under root with args, as the obol binaries do: an error is
+// printed to f.IO.ErrOut unless the command already reported it, and mapped to the exit code.
+func Execute(ctx context.Context, f *Factory, root *cobra.Command, args []string) int {
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !IsSilent(err) {
+		fmt.Fprintln(f.IO.ErrOut, "Error:", err)
+	}
+	return ExitCode(err)
 }
 
 // RepoDir resolves the stack repo's directory as git and gh find theirs: --repo, then

@@ -178,3 +178,32 @@ func Examples(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Short abbreviates a commit hash for humans.
+func Short(h fmt.Stringer) string {
+	s := h.String()
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+// Plural is "1 commit", "2 commits"; an irregular plural can be given: Plural(n, "file
+// differs", "files differ").
+func Plural(n int, what string, plural ...string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	if len(plural) > 0 {
+		return fmt.Sprintf("%d %s", n, plural[0])
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// Article puts "a" or "an" before word, by its sound: "an inference", "an http" (aitch).
+func Article(word string) string {
+	if word != "" && strings.ContainsRune("aeiouAEIOU", rune(word[0])) || strings.HasPrefix(word, "http") {
+		return "an " + word
+	}
+	return "a " + word
+}

@@ -39,10 +39,11 @@ func obolCLI(t *testing.T, repo string, args ...string) result {
 	var out, errOut bytes.Buffer
 	env := map[string]string{"OBOL_REPO": repo, "GIT_AUTHOR_NAME": "Test Seller", "GIT_AUTHOR_EMAIL": "seller@example.com"}
 	f := &cmdutil.Factory{
-		IO:     &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
-		Assets: obol.Assets(),
-		Getenv: func(k string) string { return env[k] },
-		Now:    func() time.Time { return time.Unix(1_780_000_000, 0) },
+		IO:      &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		Secrets: root.Secrets,
+		Assets:  obol.Assets(),
+		Getenv:  func(k string) string { return env[k] },
+		Now:     func() time.Time { return time.Unix(1_780_000_000, 0) },
 	}
 	code := root.Run(context.Background(), f, args)
 	return result{out: out.String(), err: errOut.String(), code: code}

@@ -19,6 +19,7 @@ import (
 	"github.com/obol/obol/api/v1alpha1"
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/cmd/sell"
+	"github.com/obol/obol/internal/cmd/writer"
 	"github.com/obol/obol/internal/legacy"
 	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/repo"
@@ -30,7 +31,7 @@ type Options struct {
 	Factory *cmdutil.Factory
 	// From is the predecessor's config directory; "" means DefaultFrom.
 	From  string
-	Write cmdutil.WriteFlags
+	Write writer.WriteFlags
 }
 
 // NewCmdImport returns `obol import`.
@@ -72,7 +73,7 @@ obol import --from ~/.config/obol`),
 	}
 	cmd.Flags().StringVar(&opts.From, "from", "", "the predecessor's config directory (default $OBOL_CONFIG_DIR, else $XDG_CONFIG_HOME/obol, else ~/.config/obol)")
 	_ = cmd.MarkFlagDirname("from")
-	cmdutil.AddWriteFlags(cmd, &opts.Write)
+	writer.AddWriteFlags(cmd, &opts.Write)
 	return cmd
 }
 
@@ -170,7 +171,7 @@ func RunImport(ctx context.Context, opts *Options) error {
 
 	var result repo.Result
 	if n > 0 {
-		result, err = f.Commit(ctx, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
+		result, err = writer.Commit(ctx, f, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
 			p, changes, err := classify(head, offers)
 			if err != nil {
 				return nil, err
@@ -230,8 +231,11 @@ func RunImport(ctx context.Context, opts *Options) error {
 // mistaken for "nothing to import".
 func checkFrom(from string) error {
 	st, err := os.Stat(from)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("import: --from %s does not exist: give the predecessor's config directory (default ~/.config/obol)", from)
+	}
 	if err != nil {
-		return fmt.Errorf("import: --from %s: %w", from, err)
+		return fmt.Errorf("import: --from: %w", err)
 	}
 	if !st.IsDir() {
 		return fmt.Errorf("import: --from %s is not a directory", from)

@@ -16,6 +16,7 @@ import (
 	"github.com/obol/obol"
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/cmd/importcmd"
+	"github.com/obol/obol/internal/cmd/root"
 	"github.com/obol/obol/internal/cmd/stack"
 	"github.com/obol/obol/internal/offer"
 )
@@ -33,8 +34,9 @@ func run(t *testing.T, repo string, newCmd func(*cmdutil.Factory) *cobra.Command
 	t.Helper()
 	var out, errOut bytes.Buffer
 	f := &cmdutil.Factory{
-		IO:     &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
-		Assets: obol.Assets(),
+		IO:      &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		Secrets: root.Secrets,
+		Assets:  obol.Assets(),
 		Getenv: func(k string) string {
 			return map[string]string{
 				"OBOL_REPO": repo, "GIT_AUTHOR_NAME": "Test Seller", "GIT_AUTHOR_EMAIL": "seller@example.com",

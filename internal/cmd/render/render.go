@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/cmd/writer"
 	"github.com/obol/obol/internal/layout"
 	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/render"
@@ -28,7 +29,7 @@ type Options struct {
 	Check   bool
 	// Head checks the committed tree even when the work tree differs from it.
 	Head  bool
-	Write cmdutil.WriteFlags
+	Write writer.WriteFlags
 }
 
 // NewCmdRender returns `obol render`.
@@ -57,7 +58,7 @@ obol render --check     # exit 1 and print the diff when anything committed is s
 	}
 	cmd.Flags().BoolVar(&opts.Check, "check", false, "write nothing; print the drift and exit 1 if the files differ from their rendering (the work tree when it has uncommitted changes)")
 	cmd.Flags().BoolVar(&opts.Head, "head", false, "with --check: check the branch head as committed, not the work tree")
-	cmdutil.AddWriteFlags(cmd, &opts.Write)
+	writer.AddWriteFlags(cmd, &opts.Write)
 	return cmd
 }
 
@@ -69,9 +70,9 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	w := opts.Write
-	var u *cmdutil.Uncommitted
+	var u *writer.Uncommitted
 	if !opts.Head {
-		if u, err = cmdutil.UncommittedOf(r); err != nil {
+		if u, err = writer.UncommittedOf(r); err != nil {
 			return fmt.Errorf("render: the work tree: %w", err)
 		}
 	}
@@ -88,7 +89,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("render: %w", err)
 	}
 	var stray []string
-	res, err := f.Commit(ctx, r, w, msg, func(head fs.FS) ([]repo.Change, error) {
+	res, err := writer.Commit(ctx, f, r, w, msg, func(head fs.FS) ([]repo.Change, error) {
 		changes, after, files, err := Rerender(f.Assets, head, edits)
 		if err != nil {
 			return nil, err
@@ -251,7 +252,7 @@ const StrayMessage = "not produced by any slice's rendering, and the reconciler 
 	"(the cluster refuses it: applications/ may hold only offers): move it out of applications/ or delete it"
 
 // checkWorkTree is render --check on the work tree's uncommitted changes.
-func checkWorkTree(f *cmdutil.Factory, u *cmdutil.Uncommitted) error {
+func checkWorkTree(f *cmdutil.Factory, u *writer.Uncommitted) error {
 	files, err := Rendered(f.Assets, u.WorkTree)
 	if err != nil {
 		return fmt.Errorf("render --check (work tree): %w", err)
@@ -286,7 +287,7 @@ func checkWorkTree(f *cmdutil.Factory, u *cmdutil.Uncommitted) error {
 
 // sourceEdits are the work tree's uncommitted changes to obol.yaml and offer.yaml files
 // (none when u is nil), and the commit message naming them.
-func sourceEdits(u *cmdutil.Uncommitted) ([]repo.Change, string, error) {
+func sourceEdits(u *writer.Uncommitted) ([]repo.Change, string, error) {
 	msg := "render"
 	if u == nil {
 		return nil, msg, nil

@@ -5,6 +5,7 @@ package rollback
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -12,8 +13,10 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spf13/cobra"
 
+	"github.com/obol/obol/internal/cmd/clusterutil"
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	rendercmd "github.com/obol/obol/internal/cmd/render"
+	"github.com/obol/obol/internal/cmd/writer"
 	"github.com/obol/obol/internal/history"
 	"github.com/obol/obol/internal/repo"
 	"github.com/obol/obol/internal/stackrepo"
@@ -23,8 +26,8 @@ import (
 type Options struct {
 	Factory *cmdutil.Factory
 	Target  string
-	Write   cmdutil.WriteFlags
-	Wait    cmdutil.WaitFlags
+	Write   writer.WriteFlags
+	Wait    clusterutil.WaitFlags
 }
 
 // NewCmdRollback returns `obol rollback`.
@@ -51,8 +54,8 @@ obol rollback 3f2a9c1e --dry-run`),
 			return Run(cmd.Context(), opts)
 		},
 	}
-	cmdutil.AddWriteFlags(cmd, &opts.Write)
-	cmdutil.AddWaitFlags(cmd, &opts.Wait)
+	writer.AddWriteFlags(cmd, &opts.Write)
+	clusterutil.AddWaitFlags(cmd, &opts.Wait)
 	return cmd
 }
 
@@ -68,7 +71,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	// The message names the commit undone, so plan once on the head as it is now; the build
 	// plans again under the lock and refuses if another writer changed what it would undo.
-	if err := f.Pull(ctx, r, &opts.Write); err != nil {
+	if err := writer.Pull(ctx, f, r, &opts.Write); err != nil {
 		return fmt.Errorf("rollback %s: %w", opts.Target, err)
 	}
 	h, err := r.Head()
@@ -83,7 +86,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return fmt.Errorf("rollback %s: %w", opts.Target, err)
 	}
-	res, err := f.Commit(ctx, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
+	res, err := writer.Commit(ctx, f, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
 		changes, m, err := plan(r, head.(*repo.Snapshot), opts.Target)
 		if err == nil && m != msg {
 			err = fmt.Errorf("%s changed while rolling back (%s): run the rollback again", opts.Target, m)
@@ -114,7 +117,7 @@ func Run(ctx context.Context, opts *Options) error {
 
 // wait follows each offer the rollback changed until its release is Ready at the commit, or
 // gone when the rollback removed the offer.
-func wait(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w cmdutil.WaitFlags, commit plumbing.Hash) error {
+func wait(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w clusterutil.WaitFlags, commit plumbing.Hash) error {
 	snap, err := r.Snapshot(commit)
 	if err != nil {
 		return err
@@ -136,7 +139,7 @@ func wait(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w cmdutil.WaitF
 		if err != nil {
 			return err
 		}
-		if err := f.WaitRelease(ctx, w, st, commit.String(), name, !found); err != nil {
+		if err := clusterutil.WaitRelease(ctx, f, w, st, commit.String(), name, !found); err != nil {
 			return fmt.Errorf("rolled back in %s, but --wait: %w", cmdutil.Short(commit), err)
 		}
 	}
@@ -150,6 +153,9 @@ func plan(r *repo.Repo, head *repo.Snapshot, target string) ([]repo.Change, stri
 		changes, err := restore(r, e, units)
 		return changes, fmt.Sprintf("rollback %s: undo %s (%s)", target, e.Commit.Hash.String()[:12], e.Commit.Subject()), err
 	} else if !isHex(target) {
+		if errors.Is(err, history.ErrUnchanged) {
+			err = errors.New("no offer or commit by that name on this branch (a commit is named by its hash): `obol log` lists the history")
+		}
 		return nil, "", err
 	}
 	e, err := history.Resolve(r, head.Commit(), target)

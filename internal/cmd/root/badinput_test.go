@@ -143,3 +143,24 @@ func TestBadInputChangesNothing(t *testing.T) {
 		t.Fatalf("only %d bad inputs", len(cases))
 	}
 }
+
+// TestErrorsSayItOnce: an error names the bad value once and ends with the fix, rather than
+// repeating it down the wrap chain ("rollback x: offer x: ...", "--from /p: stat /p: ...").
+func TestErrorsSayItOnce(t *testing.T) {
+	repo := newStack(t)
+	missing := filepath.Join(t.TempDir(), "nothere")
+	for _, c := range []struct {
+		args       []string
+		value, fix string
+	}{
+		{[]string{"rollback", "nothere"}, "nothere", "obol log"},
+		{[]string{"rollback", "HEAD~5"}, "HEAD~5", "by its hash"},
+		{[]string{"stack", "status", "--kubeconfig", missing}, missing, "does not exist"},
+		{[]string{"import", "--from", missing}, missing, "predecessor's config directory"},
+	} {
+		r := obolCLI(t, repo, author, c.args...)
+		if r.code != 2 || strings.Count(r.err, c.value) != 1 || !strings.Contains(r.err, c.fix) {
+			t.Errorf("obol %s: exit %d, want 2 and %q named once with %q:\n%s", strings.Join(c.args, " "), r.code, c.value, c.fix, r.err)
+		}
+	}
+}

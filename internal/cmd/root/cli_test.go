@@ -33,8 +33,9 @@ func obolCLI(t *testing.T, repo string, env map[string]string, args ...string) r
 	t.Helper()
 	var out, errOut bytes.Buffer
 	f := &cmdutil.Factory{
-		IO:     &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
-		Assets: obol.Assets(),
+		IO:      &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		Secrets: root.Secrets,
+		Assets:  obol.Assets(),
 		Getenv: func(k string) string {
 			if k == "OBOL_REPO" {
 				return repo

@@ -19,11 +19,12 @@ import (
 func obolIn(wd string, env map[string]string, args ...string) result {
 	var out, errOut bytes.Buffer
 	f := &cmdutil.Factory{
-		IO:     &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
-		Assets: obol.Assets(),
-		Getenv: func(k string) string { return env[k] },
-		Now:    func() time.Time { return time.Unix(1_780_000_000, 0) },
-		Getwd:  func() (string, error) { return wd, nil },
+		IO:      &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		Secrets: root.Secrets,
+		Assets:  obol.Assets(),
+		Getenv:  func(k string) string { return env[k] },
+		Now:     func() time.Time { return time.Unix(1_780_000_000, 0) },
+		Getwd:   func() (string, error) { return wd, nil },
 	}
 	code := root.Run(context.Background(), f, args)
 	return result{out: out.String(), err: errOut.String(), code: code}

@@ -3,7 +3,6 @@ package root
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -17,10 +16,9 @@ import (
 	"github.com/obol/obol/internal/cmd/stack"
 	"github.com/obol/obol/internal/cmd/synccmd"
 	validatecmd "github.com/obol/obol/internal/cmd/validate"
+	"github.com/obol/obol/internal/cmd/version"
+	"github.com/obol/obol/internal/secretscan"
 )
-
-// Version is set at build time with -ldflags "-X github.com/obol/obol/internal/cmd/root.Version=...".
-var Version = "dev"
 
 // NewCmdRoot returns `obol` with every command.
 func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
@@ -52,17 +50,8 @@ obol sell http weather --upstream weather-api --namespace apps --port 8080 \
     --per-request 0.001 --pay-to 0x8ba1f109551bD432803012645Ac136ddd64DBA72 --chain base-sepolia
 obol sell list
 obol validate`),
-		Version:       Version,
-		SilenceUsage:  true,
-		SilenceErrors: true,
 	}
-	cmd.SetOut(f.IO.Out)
-	cmd.SetErr(f.IO.ErrOut)
-	cmd.SetIn(f.IO.In)
-	// --version as cobra has it, but without -v: kubectl and flux use -v for verbosity.
-	cmd.Flags().Bool("version", false, "print obol's version (obol version -o json for scripts)")
-	cmd.PersistentFlags().StringVar(&f.RepoFlag, "repo", "", "stack repo directory (default $OBOL_REPO, else the stack repo you are in, else $XDG_DATA_HOME/obol/stack)")
-	_ = cmd.MarkPersistentFlagDirname("repo")
+	cmdutil.SetupRoot(cmd, f, version.Version)
 	cmd.AddCommand(stack.NewCmdStack(f))
 	cmd.AddCommand(sell.NewCmdSell(f))
 	cmd.AddCommand(rendercmd.NewCmdRender(f, nil))
@@ -72,18 +61,15 @@ obol validate`),
 	cmd.AddCommand(synccmd.NewCmdSync(f, nil))
 	cmd.AddCommand(logcmd.NewCmdLog(f, nil))
 	cmd.AddCommand(rollback.NewCmdRollback(f, nil))
-	cmd.AddCommand(newCmdVersion(f))
+	cmd.AddCommand(version.NewCmdVersion(f))
 	return cmd
 }
+
+// Secrets is the secret scanner a Factory's writes go through: secretscan's.
+func Secrets() (cmdutil.SecretScanner, error) { return secretscan.Default() }
 
 // Run executes the command tree with args, as the obol binary does: an error is printed to
 // f.IO.ErrOut unless the command already reported it, and mapped to the exit code.
 func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
-	cmd := NewCmdRoot(f)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
-	if err != nil && !cmdutil.IsSilent(err) {
-		fmt.Fprintln(f.IO.ErrOut, "Error:", err)
-	}
-	return cmdutil.ExitCode(err)
+	return cmdutil.Execute(ctx, f, NewCmdRoot(f), args)
 }

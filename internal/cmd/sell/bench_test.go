@@ -120,8 +120,9 @@ func sellArgs(name string) []string {
 // runObol runs the obol command tree in-process, as main does.
 func runObol(tb testing.TB, dir string, args ...string) {
 	f := &cmdutil.Factory{
-		IO:     &cmdutil.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard},
-		Assets: obol.Assets(),
+		IO:      &cmdutil.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard},
+		Secrets: root.Secrets,
+		Assets:  obol.Assets(),
 		Getenv: func(k string) string {
 			switch k {
 			case "OBOL_REPO":
@@ -207,18 +208,15 @@ func BenchmarkSellHTTP(b *testing.B) {
 }
 
 // BenchmarkSellPeakRSS runs the real obol binary once per op on a 10,000-slice repo and
-// reports its peak resident set (ru_maxrss), beside that of `obol --version` (the binary's own
-// start-up cost) measured in the same run. Goal: at most 100 MiB.
+// reports its peak resident set (ru_maxrss), beside that of `obol-full --version` (the start-up
+// cost of the binary a sell runs in) measured in the same run. Goal: at most 100 MiB.
 func BenchmarkSellPeakRSS(b *testing.B) {
-	bin := filepath.Join(b.TempDir(), "obol")
-	build := exec.Command("go", "build", "-o", bin, "github.com/obol/obol/cmd/obol")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildObol(b)
 	n := benchSizes[len(benchSizes)-1]
 	dir := newFixtureRepo(b, n)
 	env := append(append(os.Environ(), "OBOL_REPO="+dir), gitEnv...)
-	baseline := peakRSS(b, env, bin, "--version")
+	// obol runs obol-full for a sell: its own start is the baseline.
+	baseline := peakRSS(b, env, filepath.Join(filepath.Dir(bin), "obol-full"), "--version")
 	var peak int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -276,13 +274,10 @@ func TestMain(m *testing.M) {
 // (start-up, package init and all), against the baseline of `git add && git commit` as
 // processes on an identical repo whose index is settled first (`git update-index --refresh`,
 // as after any git status), in the same run, at 1,000 and 10,000 slices; and `obol --version`
-// against `git --version`, the bare cost of starting each program.
+// against `git --version`, the bare cost of starting each program; and `obol sell list` and
+// the completion of an offer name at 1,000 offers against `git ls-tree` of the same tree.
 func BenchmarkSellProcess(b *testing.B) {
-	bin := filepath.Join(b.TempDir(), "obol")
-	build := exec.Command("go", "build", "-o", bin, "github.com/obol/obol/cmd/obol")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildObol(b)
 	run := func(env []string, dir string, name string, args ...string) {
 		cmd := exec.Command(name, args...)
 		cmd.Dir, cmd.Env = dir, env
@@ -290,23 +285,43 @@ func BenchmarkSellProcess(b *testing.B) {
 			b.Fatalf("%s %v: %v\n%s", name, args, err, out)
 		}
 	}
-	b.Run("version", func(b *testing.B) {
-		env := os.Environ()
+	// Start-up: obol against git doing the like, both as processes, in the same run.
+	startup := func(b *testing.B, env []string, dir string, git []string, exe string, obolArgs ...string) {
 		const baselineOps = 20
 		start := time.Now()
 		for i := 0; i < baselineOps; i++ {
-			run(env, "", "git", "--version")
+			run(env, dir, "git", git...)
 		}
 		gitPerOp := time.Since(start) / baselineOps
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			run(env, "", bin, "--version")
+			run(env, dir, exe, obolArgs...)
 		}
 		b.StopTimer()
 		obolPerOp := b.Elapsed() / time.Duration(b.N)
 		b.ReportMetric(float64(gitPerOp.Microseconds())/1000, "git-ms/op")
 		b.ReportMetric(float64(obolPerOp.Microseconds())/1000, "obol-ms/op")
 		b.ReportMetric(float64(gitPerOp)/float64(obolPerOp), "speedup-x")
+	}
+	b.Run("version", func(b *testing.B) {
+		startup(b, os.Environ(), "", []string{"--version"}, bin, "--version")
+	})
+	// sell list and the completion of an offer name (what TAB runs) at 1,000 offers, against
+	// git listing the same tree.
+	env := append(os.Environ(), gitEnv...)
+	lsTree := []string{"ls-tree", "-r", "--name-only", "HEAD", "applications/"}
+	for _, n := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("list/slices=%d", n), func(b *testing.B) {
+			startup(b, env, newFixtureRepo(b, n), lsTree, bin, "sell", "list")
+		})
+	}
+	listDir := newFixtureRepo(b, 1000)
+	b.Run("complete/slices=1000", func(b *testing.B) {
+		startup(b, env, listDir, lsTree, bin, "__complete", "sell", "update", "s00")
+	})
+	// The full CLI's start, for comparison: its version, run directly.
+	b.Run("full-version", func(b *testing.B) {
+		startup(b, os.Environ(), "", []string{"--version"}, filepath.Join(filepath.Dir(bin), "obol-full"), "--version")
 	})
 	for _, n := range benchSizes[1:] {
 		b.Run(fmt.Sprintf("slices=%d", n), func(b *testing.B) {
@@ -326,4 +341,16 @@ func BenchmarkSellProcess(b *testing.B) {
 			b.ReportMetric(float64(gitPerOp)/float64(obolPerOp), "speedup-x")
 		})
 	}
+}
+
+// buildObol builds obol and obol-full side by side, as make build does, and returns obol's path.
+func buildObol(b *testing.B) string {
+	dir := b.TempDir()
+	for _, name := range []string{"obol", "obol-full"} {
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, name), "github.com/obol/obol/cmd/"+name)
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v\n%s", err, out)
+		}
+	}
+	return filepath.Join(dir, "obol")
 }

@@ -6,7 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/obol/obol/internal/cmd/clusterutil"
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/cmd/writer"
 	"github.com/obol/obol/internal/repo"
 )
 
@@ -14,8 +16,8 @@ import (
 type DeleteOptions struct {
 	Factory *cmdutil.Factory
 	Name    string
-	Write   cmdutil.WriteFlags
-	Wait    cmdutil.WaitFlags
+	Write   writer.WriteFlags
+	Wait    clusterutil.WaitFlags
 }
 
 func newCmdDelete(f *cmdutil.Factory, runF func(context.Context, *DeleteOptions) error) *cobra.Command {
@@ -35,8 +37,8 @@ func newCmdDelete(f *cmdutil.Factory, runF func(context.Context, *DeleteOptions)
 			return RunDelete(cmd.Context(), opts)
 		},
 	}
-	cmdutil.AddWriteFlags(cmd, &opts.Write)
-	cmdutil.AddWaitFlags(cmd, &opts.Wait)
+	writer.AddWriteFlags(cmd, &opts.Write)
+	clusterutil.AddWaitFlags(cmd, &opts.Wait)
 	return cmd
 }
 
@@ -50,7 +52,7 @@ func RunDelete(ctx context.Context, opts *DeleteOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := f.Commit(ctx, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
+	res, err := writer.Commit(ctx, f, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
 		e, err := findAs(head, opts.Name, offerType)
 		if err != nil {
 			return nil, err

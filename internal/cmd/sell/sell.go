@@ -14,8 +14,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/obol/obol/api/v1alpha1"
+	"github.com/obol/obol/internal/cmd/clusterutil"
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	rendercmd "github.com/obol/obol/internal/cmd/render"
+	"github.com/obol/obol/internal/cmd/sell/list"
+	"github.com/obol/obol/internal/cmd/writer"
 	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/repo"
@@ -36,7 +39,7 @@ now and follows it until the offer's gateway is Ready.`,
 	cmd.AddCommand(newCmdCreate(f, v1alpha1.OfferTypeInference, nil))
 	cmd.AddCommand(newCmdUpdate(f, nil))
 	cmd.AddCommand(newCmdDelete(f, nil))
-	cmd.AddCommand(newCmdList(f, nil))
+	cmd.AddCommand(list.NewCmdList(f, nil))
 	cmd.AddCommand(newCmdShow(f, nil))
 	return cmd
 }
@@ -46,8 +49,8 @@ type CreateOptions struct {
 	Factory *cmdutil.Factory
 	Type    v1alpha1.OfferType
 	Name    string
-	Write   cmdutil.WriteFlags
-	Wait    cmdutil.WaitFlags
+	Write   writer.WriteFlags
+	Wait    clusterutil.WaitFlags
 	flags   offerFlags
 	fs      *pflag.FlagSet
 }
@@ -70,8 +73,8 @@ func newCmdCreate(f *cmdutil.Factory, t v1alpha1.OfferType, runF func(context.Co
 	}
 	opts.flags.addTo(cmd.Flags(), t)
 	completeValues(cmd)
-	cmdutil.AddWriteFlags(cmd, &opts.Write)
-	cmdutil.AddWaitFlags(cmd, &opts.Wait)
+	writer.AddWriteFlags(cmd, &opts.Write)
+	clusterutil.AddWaitFlags(cmd, &opts.Wait)
 	return cmd
 }
 
@@ -123,7 +126,7 @@ func RunCreate(ctx context.Context, opts *CreateOptions) error {
 		return err
 	}
 	msg := fmt.Sprintf("sell %s %s: create", opts.Type, opts.Name)
-	res, err := f.Commit(ctx, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
+	res, err := writer.Commit(ctx, f, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
 		if e, found, err := stackrepo.Find(head, o.Name); err != nil {
 			return nil, err
 		} else if found {
@@ -203,7 +206,7 @@ func staleGenerated(head fs.FS, dir string, files render.Files) ([]repo.Change, 
 // finish reports the write and, with --wait, follows the reconciler until the offer's
 // gateway is Ready at the new head (or gone, after a delete). With nothing to commit it waits
 // for the head as it is.
-func finish(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w cmdutil.WaitFlags, msg string, res repo.Result, err error, name string, gone bool) error {
+func finish(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w clusterutil.WaitFlags, msg string, res repo.Result, err error, name string, gone bool) error {
 	if err := report(f, msg, res, err); err != nil || (!w.Wait && (gone || res.Commit.IsZero())) {
 		return err
 	}
@@ -232,7 +235,7 @@ func finish(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w cmdutil.Wai
 	if !w.Wait {
 		return nil
 	}
-	if err := f.WaitRelease(ctx, w, st, commit.String(), name, gone); err != nil {
+	if err := clusterutil.WaitRelease(ctx, f, w, st, commit.String(), name, gone); err != nil {
 		return fmt.Errorf("%s: committed %s, but --wait: %w", msg, cmdutil.Short(commit), err)
 	}
 	return nil

@@ -12,7 +12,9 @@ import (
 
 	"github.com/obol/obol/api/v1alpha1"
 	"github.com/obol/obol/internal/cluster"
+	"github.com/obol/obol/internal/cmd/clusterutil"
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/cmd/sell/list"
 	"github.com/obol/obol/internal/money"
 	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/render"
@@ -28,7 +30,7 @@ type ShowOptions struct {
 	// Status adds the offer's status: its URL, and, read from the cluster, whether its gateway is
 	// ready and the edge accepted its route.
 	Status  bool
-	Cluster cmdutil.ClusterFlags
+	Cluster clusterutil.ClusterFlags
 	Timeout time.Duration
 }
 
@@ -52,7 +54,7 @@ func newCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Comman
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.FormatYAML, cmdutil.FormatJSON)
 	cmd.Flags().BoolVar(&opts.Status, "status", false, "add status: the offer's URL and, from the cluster, GatewayReady, RoutePublished and Ready with their reasons")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Second, "with --status, how long to wait for the cluster")
-	cmdutil.AddClusterFlags(cmd, &opts.Cluster)
+	clusterutil.AddClusterFlags(cmd, &opts.Cluster)
 	return cmd
 }
 
@@ -99,7 +101,7 @@ func RunShow(ctx context.Context, opts *ShowOptions) error {
 		_, err = f.IO.Out.Write(src)
 		return err
 	}
-	doc, err := document(o)
+	doc, err := list.Document(o)
 	if err != nil {
 		return err
 	}
@@ -155,7 +157,7 @@ func offerStatus(ctx context.Context, opts *ShowOptions, head fs.FS, o *v1alpha1
 		return nil, err
 	}
 	status := map[string]any{"endpoint": st.OfferURL(o.Spec.Path)}
-	ctx, cancel := cmdutil.TimeoutContext(ctx, opts.Timeout)
+	ctx, cancel := clusterutil.TimeoutContext(ctx, opts.Timeout)
 	defer cancel()
 	var conds []cluster.OfferCondition
 	cl, err := opts.Cluster.Connect(ctx)
@@ -171,18 +173,4 @@ func offerStatus(ctx context.Context, opts *ShowOptions, head fs.FS, o *v1alpha1
 	}
 	status["conditions"] = conds
 	return status, nil
-}
-
-// document is an offer as its canonical offer.yaml says it (no status, no empty metadata),
-// ready to print as JSON or YAML.
-func document(o *v1alpha1.ServiceOffer) (map[string]any, error) {
-	src, err := offer.Encode(o)
-	if err != nil {
-		return nil, err
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, err
-	}
-	return doc, nil
 }

@@ -11,7 +11,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/obol/obol/api/v1alpha1"
+	"github.com/obol/obol/internal/cmd/clusterutil"
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/cmd/writer"
 	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/repo"
 	"github.com/obol/obol/internal/stackrepo"
@@ -21,8 +23,8 @@ import (
 type UpdateOptions struct {
 	Factory *cmdutil.Factory
 	Name    string
-	Write   cmdutil.WriteFlags
-	Wait    cmdutil.WaitFlags
+	Write   writer.WriteFlags
+	Wait    clusterutil.WaitFlags
 	flags   offerFlags
 	fs      *pflag.FlagSet
 }
@@ -52,8 +54,8 @@ obol sell update qwen --chain base`),
 	}
 	opts.flags.addTo(cmd.Flags(), "")
 	completeValues(cmd)
-	cmdutil.AddWriteFlags(cmd, &opts.Write)
-	cmdutil.AddWaitFlags(cmd, &opts.Wait)
+	writer.AddWriteFlags(cmd, &opts.Write)
+	clusterutil.AddWaitFlags(cmd, &opts.Wait)
 	return cmd
 }
 
@@ -70,7 +72,7 @@ func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 		return err
 	}
 	var dropped error
-	res, err := f.Commit(ctx, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
+	res, err := writer.Commit(ctx, f, r, opts.Write, msg, func(head fs.FS) ([]repo.Change, error) {
 		e, err := findAs(head, opts.Name, offerType)
 		if err != nil {
 			return nil, err
@@ -106,7 +108,7 @@ func RunUpdate(ctx context.Context, opts *UpdateOptions) error {
 
 // openExisting opens the repo for a change to an existing offer and names the commit,
 // "sell <type> <name>: <verb>".
-func openExisting(ctx context.Context, f *cmdutil.Factory, w *cmdutil.WriteFlags, name, verb string) (*repo.Repo, v1alpha1.OfferType, string, error) {
+func openExisting(ctx context.Context, f *cmdutil.Factory, w *writer.WriteFlags, name, verb string) (*repo.Repo, v1alpha1.OfferType, string, error) {
 	if err := checkName(name); err != nil {
 		return nil, "", "", err
 	}
@@ -115,7 +117,7 @@ func openExisting(ctx context.Context, f *cmdutil.Factory, w *cmdutil.WriteFlags
 	if err != nil {
 		return nil, "", "", err
 	}
-	if err := f.Pull(ctx, r, w); err != nil {
+	if err := writer.Pull(ctx, f, r, w); err != nil {
 		return nil, "", "", fmt.Errorf("sell %s %s: %w", verb, name, err)
 	}
 	head, err := f.OpenHead()

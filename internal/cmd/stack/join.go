@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/cmd/writer"
 	"github.com/obol/obol/internal/gitremote"
 	"github.com/obol/obol/internal/repo"
 	"github.com/obol/obol/internal/settings"
@@ -20,7 +21,7 @@ type JoinOptions struct {
 	Factory *cmdutil.Factory
 	URL     string
 	Branch  string
-	Remote  cmdutil.RemoteFlags
+	Remote  writer.RemoteFlags
 }
 
 func newCmdJoin(f *cmdutil.Factory, runF func(context.Context, *JoinOptions) error) *cobra.Command {
@@ -43,7 +44,7 @@ obol stack join https://git.example.com/team/stack.git --repo ./stack --token-fi
 		},
 	}
 	cmd.Flags().StringVar(&opts.Branch, "branch", settings.DefaultBranch, "the remote branch the stack lives on")
-	cmdutil.AddRemoteFlags(cmd, &opts.Remote)
+	writer.AddRemoteFlags(cmd, &opts.Remote)
 	return cmd
 }
 
@@ -51,7 +52,7 @@ obol stack join https://git.example.com/team/stack.git --repo ./stack --token-fi
 // remote head and checks it out. Nothing is left behind if the remote is not an obol stack.
 func RunJoin(ctx context.Context, opts *JoinOptions) error {
 	f := opts.Factory
-	opts.URL = f.TakeURLCredential(opts.URL)
+	opts.URL = writer.TakeURLCredential(f, opts.URL)
 	dir, err := f.NewRepoDir()
 	if err != nil {
 		return err
@@ -59,7 +60,7 @@ func RunJoin(ctx context.Context, opts *JoinOptions) error {
 	if err := checkEmptyDir(dir); err != nil {
 		return fmt.Errorf("stack join: %w", err)
 	}
-	rm := f.Remote(opts.URL, opts.Remote)
+	rm := writer.Remote(f, opts.URL, opts.Remote)
 	h, err := gitremote.Head(ctx, rm, opts.Branch)
 	if err != nil {
 		return fmt.Errorf("stack join %s: %w", gitremote.Redact(opts.URL), err)
@@ -79,7 +80,7 @@ func RunJoin(ctx context.Context, opts *JoinOptions) error {
 	if err := r.SetUpstream(repo.Upstream{Remote: "origin", URL: opts.URL, Branch: opts.Branch}); err != nil {
 		return fail(err)
 	}
-	rep, _, err := f.Sync(ctx, r, cmdutil.SyncOptions{Remote: opts.Remote})
+	rep, _, err := writer.Sync(ctx, f, r, writer.SyncOptions{Remote: opts.Remote})
 	if err != nil {
 		return fail(err)
 	}

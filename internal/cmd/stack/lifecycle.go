@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cluster"
+	"github.com/obol/obol/internal/cmd/clusterutil"
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/gitsync"
 	"github.com/obol/obol/internal/render"
@@ -19,7 +20,7 @@ import (
 // StatusOptions are `obol stack status`.
 type StatusOptions struct {
 	Factory *cmdutil.Factory
-	Cluster cmdutil.ClusterFlags
+	Cluster clusterutil.ClusterFlags
 	Output  string
 }
 
@@ -47,7 +48,7 @@ obol stack status -o json`),
 			return RunStatus(cmd.Context(), opts)
 		},
 	}
-	cmdutil.AddClusterFlags(cmd, &opts.Cluster)
+	clusterutil.AddClusterFlags(cmd, &opts.Cluster)
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML)
 	return cmd
 }
@@ -133,7 +134,7 @@ func StatusTable(rows []cluster.Row) [][]string {
 // DownOptions are `obol stack down`.
 type DownOptions struct {
 	Factory *cmdutil.Factory
-	Cluster cmdutil.ClusterFlags
+	Cluster clusterutil.ClusterFlags
 }
 
 func newCmdDown(f *cmdutil.Factory, runF func(context.Context, *DownOptions) error) *cobra.Command {
@@ -151,7 +152,7 @@ and applying. What runs keeps running, and the repo is not touched. ` + "`obol s
 			return RunDown(cmd.Context(), opts)
 		},
 	}
-	cmdutil.AddClusterFlags(cmd, &opts.Cluster)
+	clusterutil.AddClusterFlags(cmd, &opts.Cluster)
 	return cmd
 }
 
@@ -179,7 +180,7 @@ func RunDown(ctx context.Context, opts *DownOptions) error {
 // PurgeOptions are `obol stack purge`.
 type PurgeOptions struct {
 	Factory *cmdutil.Factory
-	Cluster cmdutil.ClusterFlags
+	Cluster clusterutil.ClusterFlags
 	Yes     bool
 	Timeout time.Duration
 }
@@ -203,7 +204,7 @@ brings everything back.`,
 			return RunPurge(cmd.Context(), opts)
 		},
 	}
-	cmdutil.AddClusterFlags(cmd, &opts.Cluster)
+	clusterutil.AddClusterFlags(cmd, &opts.Cluster)
 	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "confirm")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long to wait for each deletion")
 	return cmd

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/cmd/writer"
 	"github.com/obol/obol/internal/gitremote"
 	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/repo"
@@ -51,7 +52,7 @@ type InitOptions struct {
 	EdgePort       int32
 	PublicURL      string
 	TunnelHostname string
-	Write          cmdutil.WriteFlags
+	Write          writer.WriteFlags
 	gitURLSet      bool
 }
 
@@ -86,7 +87,7 @@ obol stack init --stack prod --remote https://git.example.com/team/stack.git --t
 	cmd.Flags().Int32Var(&opts.EdgePort, "edge-port", settings.DefaultEdgePort, "host port the k3d cluster of `obol stack up` maps to the edge (offers at http://localhost:PORT)")
 	cmd.Flags().StringVar(&opts.PublicURL, "public-url", "", "base URL buyers reach the edge at on a cluster of your own, e.g. https://api.example.com (the offers' URLs)")
 	cmd.Flags().StringVar(&opts.TunnelHostname, "tunnel-hostname", "", "publish the edge through a Cloudflare tunnel at this hostname; `obol stack up --tunnel-token-file` gives it its token")
-	cmdutil.AddWriteFlags(cmd, &opts.Write)
+	writer.AddWriteFlags(cmd, &opts.Write)
 	_ = cmd.RegisterFlagCompletionFunc("engine", cobra.FixedCompletions([]string{"flux", "argocd"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -96,7 +97,7 @@ obol stack init --stack prod --remote https://git.example.com/team/stack.git --t
 func RunInit(ctx context.Context, opts *InitOptions) error {
 	f := opts.Factory
 	if opts.Remote != "" {
-		opts.Remote = f.TakeURLCredential(opts.Remote)
+		opts.Remote = writer.TakeURLCredential(f, opts.Remote)
 	}
 	st := settings.New(opts.Stack)
 	st.Spec.Branch, st.Spec.GitURL, st.Spec.Engine = opts.Branch, opts.GitURL, settings.Engine(opts.Engine)
@@ -123,7 +124,7 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 		// A stack is created on an empty branch, or on one a forge started with a README (no
 		// stack in it): an existing stack is joined, never overwritten.
 		upstream = repo.Upstream{Remote: "origin", URL: opts.Remote, Branch: st.Spec.Branch}
-		h, err := gitremote.Head(ctx, f.Remote(opts.Remote, opts.Write.Remote), st.Spec.Branch)
+		h, err := gitremote.Head(ctx, writer.Remote(f, opts.Remote, opts.Write.Remote), st.Spec.Branch)
 		if err != nil {
 			return fmt.Errorf("stack init: --remote %s: %w", gitremote.Redact(opts.Remote), err)
 		}
@@ -167,7 +168,7 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 		}
 	}
 	if !remoteHead.IsZero() {
-		if err := f.Pull(ctx, r, &opts.Write); err != nil {
+		if err := writer.Pull(ctx, f, r, &opts.Write); err != nil {
 			cleanup()
 			return fmt.Errorf("stack init: %w", err)
 		}
@@ -188,7 +189,7 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 		fmt.Fprintf(f.IO.ErrOut, "--remote %s: branch %s holds no stack yet (a forge's first commit, say): the stack is committed on top of it\n", gitremote.Redact(opts.Remote), st.Spec.Branch)
 	}
 	msg := "stack init: " + st.Metadata.Name
-	res, err := f.Commit(ctx, r, opts.Write, msg, func(fs.FS) ([]repo.Change, error) {
+	res, err := writer.Commit(ctx, f, r, opts.Write, msg, func(fs.FS) ([]repo.Change, error) {
 		changes := make([]repo.Change, 0, len(files))
 		for _, p := range files.Paths() {
 			changes = append(changes, repo.Change{Path: p, Content: files[p]})

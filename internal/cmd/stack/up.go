@@ -15,8 +15,10 @@ import (
 
 	"github.com/obol/obol/internal/argocd"
 	"github.com/obol/obol/internal/cluster"
+	"github.com/obol/obol/internal/cmd/clusterutil"
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	rendercmd "github.com/obol/obol/internal/cmd/render"
+	"github.com/obol/obol/internal/cmd/writer"
 	"github.com/obol/obol/internal/gitremote"
 	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/repo"
@@ -27,7 +29,7 @@ import (
 // UpOptions are `obol stack up`.
 type UpOptions struct {
 	Factory *cmdutil.Factory
-	Cluster cmdutil.ClusterFlags
+	Cluster clusterutil.ClusterFlags
 	GitURL  string
 	Wait    bool
 	Timeout time.Duration
@@ -68,7 +70,7 @@ obol stack up --git-url https://git.example.com/team/stack.git --git-token-file 
 			return RunUp(cmd.Context(), opts)
 		},
 	}
-	cmdutil.AddClusterFlags(cmd, &opts.Cluster)
+	clusterutil.AddClusterFlags(cmd, &opts.Cluster)
 	cmd.Flags().StringVar(&opts.GitURL, "git-url", "", "URL the GitRepository fetches from (default obol.yaml's spec.gitURL)")
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait until the root Kustomizations are Ready at the repo's head")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long to wait for the controllers and, with --wait, for the head to be applied")
@@ -102,17 +104,17 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 	cl, err := opts.Cluster.Connect(ctx)
 	// A local cluster is created only when no cluster is configured at all: one that is
 	// configured but down is the user's, and k3d would also switch the current context.
-	if errors.Is(err, cluster.ErrNoKubeconfig) && opts.Cluster == (cmdutil.ClusterFlags{}) && f.Getenv("KUBECONFIG") == "" {
+	if errors.Is(err, cluster.ErrNoKubeconfig) && opts.Cluster == (clusterutil.ClusterFlags{}) && f.Getenv("KUBECONFIG") == "" {
 		if k3d := lookK3d(f.Getenv); k3d != "" {
 			ctxName, kerr := createK3d(ctx, f, k3d, st)
 			if kerr != nil {
 				return fmt.Errorf("stack up: %w", kerr)
 			}
-			cl, err = cmdutil.ClusterFlags{Context: ctxName}.Connect(ctx)
+			cl, err = clusterutil.ClusterFlags{Context: ctxName}.Connect(ctx)
 		}
 	}
 	if err != nil {
-		if errors.Is(err, cluster.ErrNoKubeconfig) && opts.Cluster == (cmdutil.ClusterFlags{}) && f.Getenv("KUBECONFIG") == "" {
+		if errors.Is(err, cluster.ErrNoKubeconfig) && opts.Cluster == (clusterutil.ClusterFlags{}) && f.Getenv("KUBECONFIG") == "" {
 			return fmt.Errorf("stack up: %w\n(no k3d on PATH either: install k3d to get a local cluster, or point --kubeconfig/--context at one)", err)
 		}
 		return fmt.Errorf("stack up: %w", err)
@@ -166,7 +168,7 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 		fmt.Fprintf(f.IO.Out, "Flux is fetching %s; `obol stack status` shows its progress\n", cluster.ShortRevision(st.Commit))
 		return nil
 	}
-	wctx, cancel := cmdutil.TimeoutContext(ctx, opts.Timeout)
+	wctx, cancel := clusterutil.TimeoutContext(ctx, opts.Timeout)
 	defer cancel()
 	if err := cl.Wait(wctx, st.Commit, func(p cluster.Progress) { progress("  %s", p) }); err != nil {
 		return fmt.Errorf("stack up: %w", err)
@@ -193,7 +195,7 @@ func runUpArgo(ctx context.Context, opts *UpOptions, cl *cluster.Client, st *sta
 		fmt.Fprintf(f.IO.Out, "Argo CD is syncing %s; `obol stack status` shows its progress\n", cluster.ShortRevision(st.Commit))
 		return nil
 	}
-	wctx, cancel := cmdutil.TimeoutContext(ctx, opts.Timeout)
+	wctx, cancel := clusterutil.TimeoutContext(ctx, opts.Timeout)
 	defer cancel()
 	if err := cl.ArgoWait(wctx, root, st.Commit, false, func(p cluster.ArgoProgress) { progress("  %s", p) }); err != nil {
 		return fmt.Errorf("stack up: %w", err)
@@ -312,7 +314,7 @@ func commitGitURL(ctx context.Context, f *cmdutil.Factory, url string) error {
 		return err
 	}
 	msg := "stack up: spec.gitURL " + gitremote.Redact(url)
-	res, err := f.Commit(ctx, r, cmdutil.WriteFlags{}, msg, func(head fs.FS) ([]repo.Change, error) {
+	res, err := writer.Commit(ctx, f, r, writer.WriteFlags{}, msg, func(head fs.FS) ([]repo.Change, error) {
 		st, err := stackrepo.Settings(head)
 		if err != nil {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/cmd/writer"
 	"github.com/obol/obol/internal/gitsync"
 )
 
@@ -17,7 +18,7 @@ type Options struct {
 	Factory *cmdutil.Factory
 	NoPush  bool
 	Resolve string
-	Remote  cmdutil.RemoteFlags
+	Remote  writer.RemoteFlags
 	Output  string
 }
 
@@ -47,7 +48,7 @@ obol sync --resolve theirs`),
 	cmd.Flags().BoolVar(&opts.NoPush, "no-push", false, "fetch and rebuild only")
 	cmd.Flags().StringVar(&opts.Resolve, "resolve", "", "on a conflict over an offer: ours (your version wins) or theirs (the remote's wins)")
 	_ = cmd.RegisterFlagCompletionFunc("resolve", cobra.FixedCompletions([]string{"ours", "theirs"}, cobra.ShellCompDirectiveNoFileComp))
-	cmdutil.AddRemoteFlags(cmd, &opts.Remote)
+	writer.AddRemoteFlags(cmd, &opts.Remote)
 	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML)
 	return cmd
 }
@@ -66,7 +67,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	rep, shared, err := f.Sync(ctx, r, cmdutil.SyncOptions{Remote: opts.Remote, Push: !opts.NoPush, Resolve: res})
+	rep, shared, err := writer.Sync(ctx, f, r, writer.SyncOptions{Remote: opts.Remote, Push: !opts.NoPush, Resolve: res})
 	if err != nil {
 		var ce *gitsync.ConflictError
 		if errors.As(err, &ce) {
@@ -80,7 +81,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if opts.Output != cmdutil.FormatTable {
 		return cmdutil.PrintData(f.IO.Out, opts.Output, document(rep))
 	}
-	cmdutil.ReportSync(f.IO.Out, rep, true)
+	writer.ReportSync(f.IO.Out, rep, true)
 	if len(rep.Incoming) == 0 && len(rep.Pushed) == 0 && len(rep.Rebuilt) == 0 {
 		fmt.Fprintf(f.IO.Out, "Up to date with %s/%s (%s)\n", rep.Upstream.Remote, rep.Upstream.Branch, cmdutil.Short(rep.Head))
 	}

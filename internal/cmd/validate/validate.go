@@ -18,6 +18,7 @@ import (
 
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	rendercmd "github.com/obol/obol/internal/cmd/render"
+	"github.com/obol/obol/internal/cmd/writer"
 	"github.com/obol/obol/internal/layout"
 	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/render"
@@ -97,9 +98,9 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	// As a pre-commit check: what is about to be committed, when it differs from the head.
 	var tree fs.FS = head.Snapshot
-	var u *cmdutil.Uncommitted
+	var u *writer.Uncommitted
 	if !opts.Head {
-		if u, err = cmdutil.UncommittedOf(head.Repo); err != nil {
+		if u, err = writer.UncommittedOf(head.Repo); err != nil {
 			return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("validate: the work tree: %w", err)}
 		}
 		if u != nil {
@@ -125,7 +126,7 @@ func Run(ctx context.Context, opts *Options) error {
 		if err != nil {
 			files = nil
 		}
-		found, err := sc.History(head.Repo, head.Commit, cmdutil.BlobIDs(files))
+		found, err := sc.History(head.Repo, head.Commit, writer.BlobIDs(files))
 		if err != nil {
 			return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("validate --history: %w", err)}
 		}
@@ -289,7 +290,7 @@ func scanSecrets(tree fs.FS, rendered render.Files, add func(validate.Finding)) 
 
 func secretFinding(f secretscan.Finding) validate.Finding {
 	fd := validate.Finding{Severity: validate.SeverityError, Path: f.Path, Field: fmt.Sprintf("line %d", f.Line),
-		Message: f.Rule + ": " + cmdutil.SecretAdvice}
+		Message: f.Rule + ": " + writer.SecretAdvice}
 	if f.Commit != "" {
 		fd.Object = "commit " + f.Commit
 		if f.Path == "" {
@@ -339,7 +340,7 @@ func printTable(f *cmdutil.Factory, res *Result) {
 	}
 	what := cmdutil.Short(stringer(res.Commit))
 	if len(res.Uncommitted) > 0 {
-		what = (&cmdutil.Uncommitted{Head: plumbing.NewHash(res.Commit), Paths: res.Uncommitted}).String()
+		what = (&writer.Uncommitted{Head: plumbing.NewHash(res.Commit), Paths: res.Uncommitted}).String()
 	}
 	fmt.Fprintf(f.IO.Out, "validate %s: %s (%s, %s built, %s checked, %s)\n",
 		what, verdict, cmdutil.Plural(res.Offers, "offer"), cmdutil.Plural(len(res.Built), "path"), cmdutil.Plural(objects, "object"), cmdutil.Plural(len(res.Findings), "finding"))

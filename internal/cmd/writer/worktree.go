@@ -1,4 +1,4 @@
-package cmdutil
+package writer
 
 import (
 	"errors"
@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 
+	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/repo"
 )
 
@@ -150,5 +151,5 @@ func UncommittedOf(r *repo.Repo) (*Uncommitted, error) {
 
 // String says what is checked, for the commands' summaries.
 func (u *Uncommitted) String() string {
-	return fmt.Sprintf("the work tree (%s on %s; --head checks the commit)", Plural(len(u.Paths), "uncommitted change"), Short(u.Head))
+	return fmt.Sprintf("the work tree (%s on %s; --head checks the commit)", cmdutil.Plural(len(u.Paths), "uncommitted change"), cmdutil.Short(u.Head))
 }

@@ -1,4 +1,5 @@
-package root
+// Package version is obol's version and `obol version`.
+package version
 
 import (
 	"fmt"
@@ -10,16 +11,20 @@ import (
 	"github.com/obol/obol/internal/cmd/cmdutil"
 )
 
-// VersionInfo is what `obol version -o json|yaml` prints.
-type VersionInfo struct {
+// Version is set at build time with -ldflags "-X github.com/obol/obol/internal/cmd/version.Version=...".
+var Version = "dev"
+
+// Info is what `obol version -o json|yaml` prints.
+type Info struct {
 	Version  string `json:"version"`
 	Commit   string `json:"commit,omitempty"`
 	Go       string `json:"go"`
 	Platform string `json:"platform"`
 }
 
-func versionInfo() VersionInfo {
-	v := VersionInfo{Version: Version, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+// Get is this binary's version.
+func Get() Info {
+	v := Info{Version: Version, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" {
@@ -30,7 +35,8 @@ func versionInfo() VersionInfo {
 	return v
 }
 
-func newCmdVersion(f *cmdutil.Factory) *cobra.Command {
+// NewCmdVersion is `obol version`.
+func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:     "version",
@@ -41,7 +47,7 @@ func newCmdVersion(f *cmdutil.Factory) *cobra.Command {
 			if err := cmdutil.CheckFormat(output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML); err != nil {
 				return err
 			}
-			v := versionInfo()
+			v := Get()
 			if output != cmdutil.FormatTable {
 				return cmdutil.PrintData(f.IO.Out, output, v)
 			}

@@ -1,4 +1,4 @@
-package cmdutil
+package writer
 
 import (
 	"bytes"

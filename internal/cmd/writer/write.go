@@ -1,8 +1,12 @@
-package cmdutil
+// Package writer is obol's one write path: build a change on the branch head, refuse secrets
+// and path conflicts, commit under the repo lock, and keep a shared remote in step (pull
+// before, push after). It also reads the work tree's uncommitted state.
+package writer
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -11,10 +15,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/repo"
-	"github.com/obol/obol/internal/secretscan"
+	"github.com/obol/obol/internal/secretscan/finding"
 	"github.com/obol/obol/internal/settings"
 )
 
@@ -45,11 +50,11 @@ type BuildFunc func(head fs.FS) ([]repo.Change, error)
 // (or, on a dry run, print its diff), and report. On a stack with a shared remote it then
 // pushes (unless --no-push): fetch, rebuild on the remote head, push, retry on a lost race;
 // Result.Commit is then the commit the remote holds. If the push fails the commit stays
-// local and the error says so. It returns ErrDiff on a dry run that would change something.
-func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, message string, build BuildFunc) (repo.Result, error) {
+// local and the error says so. It returns cmdutil.ErrDiff on a dry run that would change something.
+func Commit(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w WriteFlags, message string, build BuildFunc) (repo.Result, error) {
 	// Compiling the secret rules takes tens of milliseconds: do it while the write gets ready.
 	go func() {
-		if s, err := secretscan.Default(); err == nil {
+		if s, err := secrets(f); err == nil {
 			s.Warm()
 		}
 	}()
@@ -74,7 +79,7 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 		return repo.Result{}, repo.ErrNoIdentity
 	}
 	author.When = f.Now()
-	if err := f.Pull(ctx, r, &w); err != nil {
+	if err := Pull(ctx, f, r, &w); err != nil {
 		return repo.Result{}, err
 	}
 	shared := w.shared
@@ -90,7 +95,7 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 			if claims, err = checkPaths(r.GitDir(), head, changes); err != nil {
 				return nil, err
 			}
-			if err := f.refuseSecrets(head, changes); err != nil {
+			if err := refuseSecrets(f, head, changes); err != nil {
 				return nil, err
 			}
 			return changes, nil
@@ -111,7 +116,7 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 	if w.DryRun {
 		fmt.Fprint(f.IO.Out, res.Diff)
 		if len(res.Changed) > 0 {
-			return res, ErrDiff
+			return res, cmdutil.ErrDiff
 		}
 		return res, nil
 	}
@@ -119,12 +124,12 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 		return res, nil
 	}
 	// Pull fetched just now: push without fetching again unless the push is refused.
-	rep, _, err := f.Sync(ctx, r, SyncOptions{Remote: w.Remote, Push: true, Fresh: true, Who: author})
+	rep, _, err := Sync(ctx, f, r, SyncOptions{Remote: w.Remote, Push: true, Fresh: true, Who: author})
 	if err != nil {
 		if res.Commit.IsZero() {
 			return res, fmt.Errorf("push: %w", err)
 		}
-		return res, fmt.Errorf("committed %s locally, but %w", Short(res.Commit), err)
+		return res, fmt.Errorf("committed %s locally, but %w", cmdutil.Short(res.Commit), err)
 	}
 	for _, rb := range rep.Rebuilt {
 		if rb.Old == res.Commit {
@@ -140,11 +145,11 @@ func (f *Factory) Commit(ctx context.Context, r *repo.Repo, w WriteFlags, messag
 // only writes that really race can conflict. Offline it fails and nothing is written
 // (--no-push commits anyway). Commit pulls itself; a command that must read the head before
 // it can even name its commit calls Pull first.
-func (f *Factory) Pull(ctx context.Context, r *repo.Repo, w *WriteFlags) error {
+func Pull(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, w *WriteFlags) error {
 	if w.pulled || w.DryRun || w.NoPush {
 		return nil
 	}
-	_, shared, err := f.Sync(ctx, r, SyncOptions{Remote: w.Remote})
+	_, shared, err := Sync(ctx, f, r, SyncOptions{Remote: w.Remote})
 	if err != nil {
 		return fmt.Errorf("bring the stack up to date with its remote first (or commit locally with --no-push): %w", err)
 	}
@@ -152,21 +157,12 @@ func (f *Factory) Pull(ctx context.Context, r *repo.Repo, w *WriteFlags) error {
 	return nil
 }
 
-// Short abbreviates a commit hash for humans.
-func Short(h fmt.Stringer) string {
-	s := h.String()
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
-}
-
 // refuseSecrets refuses a change that would commit a secret. Files that are obol's own
 // rendering of the stack (CRDs, charts, the Flux components: megabytes that come from the
 // binary and obol.yaml) are not scanned: obol.yaml, their only input, is. Only a change of
 // many files (stack init, render, import) is worth rendering the stack for.
-func (f *Factory) refuseSecrets(head *repo.Snapshot, changes []repo.Change) error {
-	s, err := secretscan.Default()
+func refuseSecrets(f *cmdutil.Factory, head *repo.Snapshot, changes []repo.Change) error {
+	s, err := secrets(f)
 	if err != nil {
 		return err
 	}
@@ -181,9 +177,9 @@ func (f *Factory) refuseSecrets(head *repo.Snapshot, changes []repo.Change) erro
 		if raw == nil && head != nil {
 			raw, _ = fs.ReadFile(head, settings.File)
 		}
-		known = f.stackRendering(raw)
+		known = stackRendering(f, raw)
 	}
-	var found []secretscan.Finding
+	var found []finding.Finding
 	for _, c := range changes {
 		if r, ok := known[c.Path]; c.Delete || ok && bytes.Equal(r, c.Content) {
 			continue
@@ -195,7 +191,7 @@ func (f *Factory) refuseSecrets(head *repo.Snapshot, changes []repo.Change) erro
 
 // stackRendering is what obol renders for the stack described by obol.yaml's content, offers
 // aside; nil when it cannot tell (then everything is scanned).
-func (f *Factory) stackRendering(settingsFile []byte) render.Files {
+func stackRendering(f *cmdutil.Factory, settingsFile []byte) render.Files {
 	st, err := settings.Decode(settingsFile)
 	if err != nil || f.Assets == nil {
 		return nil
@@ -209,8 +205,8 @@ func (f *Factory) stackRendering(settingsFile []byte) render.Files {
 
 // refuseSecretsInHistory refuses to push commits (head's, not remote's) that hold a secret in
 // a file or a message: once pushed, a team's clones and the reconciler have it.
-func (f *Factory) refuseSecretsInHistory(r *repo.Repo, head, remote plumbing.Hash) error {
-	s, err := secretscan.Default()
+func refuseSecretsInHistory(f *cmdutil.Factory, r *repo.Repo, head, remote plumbing.Hash) error {
+	s, err := secrets(f)
 	if err != nil {
 		return err
 	}
@@ -218,7 +214,7 @@ func (f *Factory) refuseSecretsInHistory(r *repo.Repo, head, remote plumbing.Has
 	if !remote.IsZero() {
 		stop = append(stop, remote)
 	}
-	found, err := s.History(r, head, f.renderedBlobs(r, head), stop...)
+	found, err := s.History(r, head, renderedBlobs(f, r, head), stop...)
 	if err != nil {
 		return fmt.Errorf("scan the commits to push for secrets: %w", err)
 	}
@@ -229,7 +225,7 @@ func (f *Factory) refuseSecretsInHistory(r *repo.Repo, head, remote plumbing.Has
 }
 
 // renderedBlobs are the blob ids of obol's rendering of the stack at head (offers aside).
-func (f *Factory) renderedBlobs(r *repo.Repo, head plumbing.Hash) map[plumbing.Hash]bool {
+func renderedBlobs(f *cmdutil.Factory, r *repo.Repo, head plumbing.Hash) map[plumbing.Hash]bool {
 	snap, err := r.Snapshot(head)
 	if err != nil {
 		return nil
@@ -238,7 +234,7 @@ func (f *Factory) renderedBlobs(r *repo.Repo, head plumbing.Hash) map[plumbing.H
 	if err != nil {
 		return nil
 	}
-	return BlobIDs(f.stackRendering(raw))
+	return BlobIDs(stackRendering(f, raw))
 }
 
 // BlobIDs are the git blob ids of files' contents.
@@ -254,7 +250,7 @@ func BlobIDs(files render.Files) map[plumbing.Hash]bool {
 const SecretAdvice = "secrets do not belong in the stack repo (the cluster, the reconciler and every clone read it): " +
 	"keep it in a Secret created out of band (obol stack up --git-token-file, kubectl create secret), or encrypt it with SOPS"
 
-func secretsError(what string, found []secretscan.Finding) error {
+func secretsError(what string, found []finding.Finding) error {
 	if len(found) == 0 {
 		return nil
 	}
@@ -262,5 +258,15 @@ func secretsError(what string, found []secretscan.Finding) error {
 	for i, f := range found {
 		lines[i] = "  " + f.String()
 	}
-	return fmt.Errorf("refusing to %s %s, nothing written:\n%s\n%s", what, Plural(len(found), "secret"), strings.Join(lines, "\n"), SecretAdvice)
+	return fmt.Errorf("refusing to %s %s, nothing written:\n%s\n%s", what, cmdutil.Plural(len(found), "secret"), strings.Join(lines, "\n"), SecretAdvice)
+}
+
+// errNoScanner fails a write closed when the binary wired no secret scanner.
+var errNoScanner = errors.New("this obol binary has no secret scanner, so it cannot write: use the obol CLI built by make build")
+
+func secrets(f *cmdutil.Factory) (cmdutil.SecretScanner, error) {
+	if f.Secrets == nil {
+		return nil, errNoScanner
+	}
+	return f.Secrets()
 }

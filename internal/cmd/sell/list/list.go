@@ -1,25 +1,30 @@
-package sell
+// Package list is `obol sell list`. It reads the committed head only and links nothing of the
+// cluster or the secret scanner, so cmd/obol runs it without starting the full CLI.
+package list
 
 import (
 	"cmp"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/obol/obol/api/v1alpha1"
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/money"
+	"github.com/obol/obol/internal/offer"
 	"github.com/obol/obol/internal/stackrepo"
 )
 
-// ListOptions are `obol sell list`.
-type ListOptions struct {
+// Options are `obol sell list`.
+type Options struct {
 	Factory *cmdutil.Factory
 	Output  string
 }
 
-func newCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
-	opts := &ListOptions{Factory: f}
+// NewCmdList is `obol sell list`.
+func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
@@ -39,7 +44,7 @@ obol sell list -o json | jq -r '.items[].metadata.name'`),
 }
 
 // RunList reads every offer from the committed head, never from the work tree.
-func RunList(opts *ListOptions) error {
+func RunList(opts *Options) error {
 	f := opts.Factory
 	if err := cmdutil.CheckFormat(opts.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML); err != nil {
 		return err
@@ -54,16 +59,7 @@ func RunList(opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	offers := make([]*v1alpha1.ServiceOffer, 0, len(entries))
-	var broken []error
-	for _, e := range entries {
-		o, err := stackrepo.Offer(head, e)
-		if err != nil {
-			broken = append(broken, err)
-			continue
-		}
-		offers = append(offers, o)
-	}
+	offers, broken := stackrepo.ReadOffers(head, entries)
 	defer func() {
 		for _, b := range broken {
 			fmt.Fprintf(f.IO.ErrOut, "not listed: %v\n", b)
@@ -75,7 +71,7 @@ func RunList(opts *ListOptions) error {
 	if opts.Output != cmdutil.FormatTable {
 		items := make([]map[string]any, 0, len(offers))
 		for _, o := range offers {
-			doc, err := document(o)
+			doc, err := Document(o)
 			if err != nil {
 				return err
 			}
@@ -134,4 +130,17 @@ func upstreamOf(o *v1alpha1.ServiceOffer) string {
 		return u.URL
 	}
 	return fmt.Sprintf("%s.%s:%d", u.Service, u.Namespace, u.Port)
+}
+
+// Document is an offer as -o json|yaml print it: its offer.yaml as a map.
+func Document(o *v1alpha1.ServiceOffer) (map[string]any, error) {
+	src, err := offer.Encode(o)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, err
+	}
+	return doc, nil
 }

@@ -1,14 +1,14 @@
-package cmdutil
+package writer
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/spf13/cobra"
 
+	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/gitremote"
 	"github.com/obol/obol/internal/gitsync"
 	"github.com/obol/obol/internal/layout"
@@ -34,7 +34,7 @@ func AddRemoteFlags(cmd *cobra.Command, rf *RemoteFlags) {
 }
 
 // Remote is the shared remote at url with the authentication the flags and environment give.
-func (f *Factory) Remote(url string, rf RemoteFlags) gitremote.Remote {
+func Remote(f *cmdutil.Factory, url string, rf RemoteFlags) gitremote.Remote {
 	return gitremote.Remote{URL: url, Auth: gitremote.AuthOptions{
 		TokenFile:      rf.TokenFile,
 		SSHKeyFile:     rf.SSHKey,
@@ -54,7 +54,7 @@ type SyncOptions struct {
 
 // Sync fetches the repo's upstream, rebuilds local commits on it and (with Push) pushes,
 // telling the user about lost races on ErrOut. ok is false when the repo has no upstream.
-func (f *Factory) Sync(ctx context.Context, r *repo.Repo, o SyncOptions) (rep gitsync.Report, ok bool, err error) {
+func Sync(ctx context.Context, f *cmdutil.Factory, r *repo.Repo, o SyncOptions) (rep gitsync.Report, ok bool, err error) {
 	u, ok, err := r.Upstream()
 	if err != nil || !ok {
 		return rep, ok, err
@@ -63,7 +63,7 @@ func (f *Factory) Sync(ctx context.Context, r *repo.Repo, o SyncOptions) (rep gi
 		o.Who = repo.DefaultAuthor(r)
 	}
 	rep, err = gitsync.Sync(ctx, r, gitsync.Options{
-		Remote:   f.Remote(u.URL, o.Remote),
+		Remote:   Remote(f, u.URL, o.Remote),
 		Upstream: u,
 		Who:      o.Who,
 		Unit:     func(p string) string { u, _ := layout.Unit(p); return u },
@@ -72,7 +72,7 @@ func (f *Factory) Sync(ctx context.Context, r *repo.Repo, o SyncOptions) (rep gi
 		Resolve:  o.Resolve,
 		Progress: func(format string, args ...any) { fmt.Fprintf(f.IO.ErrOut, format+"\n", args...) },
 		BeforePush: func(head, remote plumbing.Hash) error {
-			return f.refuseSecretsInHistory(r, head, remote)
+			return refuseSecretsInHistory(f, r, head, remote)
 		},
 	})
 	return rep, true, err
@@ -83,10 +83,10 @@ func (f *Factory) Sync(ctx context.Context, r *repo.Repo, o SyncOptions) (rep gi
 func ReportSync(w io.Writer, rep gitsync.Report, incoming bool) {
 	where := rep.Upstream.Remote + "/" + rep.Upstream.Branch
 	if n := len(rep.Incoming); n > 0 {
-		fmt.Fprintf(w, "Fetched %s from %s\n", Plural(n, "commit"), where)
+		fmt.Fprintf(w, "Fetched %s from %s\n", cmdutil.Plural(n, "commit"), where)
 		if incoming {
 			for _, c := range rep.Incoming {
-				fmt.Fprintf(w, "  %s  %-12s  %s\n", Short(c.Hash), c.Author.Name, c.Subject())
+				fmt.Fprintf(w, "  %s  %-12s  %s\n", cmdutil.Short(c.Hash), c.Author.Name, c.Subject())
 			}
 		}
 	}
@@ -97,14 +97,14 @@ func ReportSync(w io.Writer, rep gitsync.Report, incoming bool) {
 				dropped++
 			}
 		}
-		fmt.Fprintf(w, "Rebuilt %s on %s", Plural(n, "local commit"), where)
+		fmt.Fprintf(w, "Rebuilt %s on %s", cmdutil.Plural(n, "local commit"), where)
 		if dropped > 0 {
 			fmt.Fprintf(w, " (%d already there, dropped)", dropped)
 		}
 		fmt.Fprintln(w)
 	}
 	if n := len(rep.Pushed); n > 0 {
-		fmt.Fprintf(w, "Pushed %s to %s (%s)", Plural(n, "commit"), where, Short(rep.Remote))
+		fmt.Fprintf(w, "Pushed %s to %s (%s)", cmdutil.Plural(n, "commit"), where, cmdutil.Short(rep.Remote))
 		if rep.Attempts > 1 {
 			fmt.Fprintf(w, " after %d attempts", rep.Attempts)
 		}
@@ -115,31 +115,11 @@ func ReportSync(w io.Writer, rep gitsync.Report, incoming bool) {
 	}
 }
 
-// Plural is "1 commit", "2 commits"; an irregular plural can be given: Plural(n, "file
-// differs", "files differ").
-func Plural(n int, what string, plural ...string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	if len(plural) > 0 {
-		return fmt.Sprintf("%d %s", n, plural[0])
-	}
-	return fmt.Sprintf("%d %ss", n, what)
-}
-
-// Article puts "a" or "an" before word, by its sound: "an inference", "an http" (aitch).
-func Article(word string) string {
-	if word != "" && strings.ContainsRune("aeiouAEIOU", rune(word[0])) || strings.HasPrefix(word, "http") {
-		return "an " + word
-	}
-	return "a " + word
-}
-
 // TakeURLCredential takes a token or password out of a remote URL before anything is written
 // (git would store it in plain text in .git/config): this command uses it as OBOL_GIT_TOKEN
 // would be used, unless a token is given another way, and the URL is kept without it. It
 // returns the URL to use and store.
-func (f *Factory) TakeURLCredential(rawURL string) string {
+func TakeURLCredential(f *cmdutil.Factory, rawURL string) string {
 	clean, token, user := gitremote.TakeCredential(rawURL)
 	if token == "" {
 		return rawURL

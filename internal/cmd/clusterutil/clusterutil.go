@@ -1,4 +1,7 @@
-package cmdutil
+// Package clusterutil is what the commands that reach a cluster share: --kubeconfig and
+// --context, and a writing command's --wait. It is apart from cmdutil because it links
+// client-go, which the commands that only read the repo do not need.
+package clusterutil
 
 import (
 	"context"
@@ -8,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/obol/obol/internal/cluster"
+	"github.com/obol/obol/internal/cmd/cmdutil"
+	"github.com/obol/obol/internal/cmd/writer"
 	"github.com/obol/obol/internal/render"
 	"github.com/obol/obol/internal/settings"
 )
@@ -67,7 +72,7 @@ func AddWaitFlags(cmd *cobra.Command, w *WaitFlags) {
 // Check rejects --wait with --dry-run (a dry run commits nothing to wait for) and, before
 // anything is committed, --wait on a cluster that does not answer: the commit would land and
 // the command fail, and running it again would say the offer exists.
-func (w WaitFlags) Check(ctx context.Context, write WriteFlags) error {
+func (w WaitFlags) Check(ctx context.Context, write writer.WriteFlags) error {
 	if !w.Wait {
 		return nil
 	}
@@ -86,7 +91,7 @@ func (w WaitFlags) Check(ctx context.Context, write WriteFlags) error {
 // reconciler to fetch now, follows it until commit is applied, then until the offer's
 // HelmRelease (Flux) or Application (Argo CD) named release is Ready at that commit (or gone,
 // when the commit removed it), printing progress to ErrOut.
-func (f *Factory) WaitRelease(ctx context.Context, w WaitFlags, st *settings.Stack, commit, release string, gone bool) error {
+func WaitRelease(ctx context.Context, f *cmdutil.Factory, w WaitFlags, st *settings.Stack, commit, release string, gone bool) error {
 	ctx, cancel := TimeoutContext(ctx, w.Timeout)
 	defer cancel()
 	cl, err := w.Cluster.Connect(ctx)
@@ -99,7 +104,7 @@ func (f *Factory) WaitRelease(ctx context.Context, w WaitFlags, st *settings.Sta
 		what = "removed"
 	}
 	if st.Spec.Engine == settings.EngineArgoCD {
-		return f.waitArgo(ctx, cl, w, st, commit, release, gone, start)
+		return waitArgo(ctx, f, cl, w, st, commit, release, gone, start)
 	}
 	fmt.Fprintf(f.IO.ErrOut, "Waiting for %s to be applied and HelmRelease %s to be %s (context %s, timeout %s)\n", cluster.ShortRevision(commit), release, what, cl.Context, w.Timeout)
 	if err := cl.Trigger(ctx); err != nil {
@@ -118,7 +123,7 @@ func (f *Factory) WaitRelease(ctx context.Context, w WaitFlags, st *settings.Sta
 // waitArgo is WaitRelease for a stack Argo CD reconciles: refresh the root Application and the
 // offers' ApplicationSet (so a new offer's Application is generated now, not at the next poll)
 // and the offer's Application, then follow the Application to the commit, Synced and Healthy.
-func (f *Factory) waitArgo(ctx context.Context, cl *cluster.Client, w WaitFlags, st *settings.Stack, commit, app string, gone bool, start time.Time) error {
+func waitArgo(ctx context.Context, f *cmdutil.Factory, cl *cluster.Client, w WaitFlags, st *settings.Stack, commit, app string, gone bool, start time.Time) error {
 	if err := cl.ArgoInstalled(ctx); err != nil {
 		return err
 	}
