@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -135,7 +136,9 @@ func TableWidth(w io.Writer, width int, header []string, rows [][]string) error 
 		}
 		rows = cutRows
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, gap, ' ', 0)
+	// tabwriter writes each cell and its padding on its own: one write(2) for the table.
+	bw := bufio.NewWriter(w)
+	tw := tabwriter.NewWriter(bw, 0, 4, gap, ' ', 0)
 	write := func(cells []string) {
 		for i, c := range cells {
 			if i > 0 {
@@ -149,7 +152,10 @@ func TableWidth(w io.Writer, width int, header []string, rows [][]string) error 
 	for _, r := range rows {
 		write(r)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // terminalWidth is the width to fit w's table to: $COLUMNS, else the terminal's, else 0 (not

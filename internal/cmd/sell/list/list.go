@@ -13,7 +13,6 @@ import (
 	"github.com/obol/obol/internal/cmd/cmdutil"
 	"github.com/obol/obol/internal/money"
 	"github.com/obol/obol/internal/offer"
-	"github.com/obol/obol/internal/stackrepo"
 )
 
 // Options are `obol sell list`.
@@ -49,17 +48,16 @@ func RunList(opts *Options) error {
 	if err := cmdutil.CheckFormat(opts.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML); err != nil {
 		return err
 	}
-	head, err := f.HeadSnapshot()
+	head, err := f.OpenHead()
 	if err != nil {
 		return err
 	}
 	// One broken offer.yaml (a hand edit) must not hide the others: list what decodes, name
 	// what does not, and exit 1 as ls does for what it could not read.
-	entries, err := stackrepo.Slices(head)
+	offers, broken, err := readOffers(head.Repo.GitDir(), head.Snapshot)
 	if err != nil {
 		return err
 	}
-	offers, broken := stackrepo.ReadOffers(head, entries)
 	defer func() {
 		for _, b := range broken {
 			fmt.Fprintf(f.IO.ErrOut, "not listed: %v\n", b)
