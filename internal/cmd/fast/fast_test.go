@@ -291,3 +291,24 @@ func TestCheckFrontend(t *testing.T) {
 		t.Errorf("other version: %v", err)
 	}
 }
+
+// TestNoScannerNoWrite: a Factory without a secret scanner (cmd/obol's) fails closed: a write
+// is refused, not committed unscanned.
+func TestNoScannerNoWrite(t *testing.T) {
+	repo := stack(t)
+	head := func() string {
+		out, err := exec.Command("git", "-C", repo, "rev-parse", "HEAD").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	before := head()
+	var out, errOut bytes.Buffer
+	f := factory(repo, &out, &errOut)
+	f.Secrets = nil
+	code := root.Run(context.Background(), f, []string{"sell", "update", "weather", "--per-request", "0.5"})
+	if code != cmdutil.ExitFailure || !strings.Contains(errOut.String(), "secret scanner") || head() != before {
+		t.Errorf("write without a scanner: exit %d, head moved %v\n%s", code, head() != before, errOut.String())
+	}
+}

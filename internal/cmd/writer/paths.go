@@ -156,7 +156,7 @@ func cachedClaims(gitDir string, head fs.FS) ([]offer.Claim, error) {
 		}
 	}
 	// A miss is not saved here: a write that is refused leaves the repo, .git included, as it
-	// was. The commit a write makes saves its claims (Factory.Commit).
+	// was. The commit a write makes saves its claims (Commit).
 	return stackrepo.Claims(head, nil)
 }
 
