@@ -12,7 +12,8 @@ import (
 	"runtime"
 	"sort"
 	"sync"
-	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/obol/obol/api/v1alpha1"
 	"github.com/obol/obol/internal/layout"
@@ -119,32 +120,21 @@ func Offers(fsys fs.FS) ([]*v1alpha1.ServiceOffer, error) {
 	return offers, nil
 }
 
-// ReadOffers reads the offers of entries, in their order: offers holds those that read and
-// validate, errs one error for each that did not. Reading and decoding a thousand offers is
-// most of `obol sell list`'s time, so it is spread over the CPUs.
+// ReadOffers reads the offers of entries: offers[i] is entries[i]'s, or nil and errs[i] why
+// not. Reading and decoding a thousand offers is most of `obol sell list`'s time, so it is
+// spread over the CPUs.
 func ReadOffers(fsys fs.FS, entries []Entry) (offers []*v1alpha1.ServiceOffer, errs []error) {
-	got := make([]*v1alpha1.ServiceOffer, len(entries))
-	failed := make([]error, len(entries))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(len(entries), runtime.GOMAXPROCS(0)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(entries); i = int(next.Add(1) - 1) {
-				got[i], failed[i] = Offer(fsys, entries[i])
-			}
-		}()
+	offers = make([]*v1alpha1.ServiceOffer, len(entries))
+	errs = make([]error, len(entries))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, e := range entries {
+		g.Go(func() error {
+			offers[i], errs[i] = Offer(fsys, e)
+			return nil
+		})
 	}
-	wg.Wait()
-	offers = make([]*v1alpha1.ServiceOffer, 0, len(entries))
-	for i := range entries {
-		if failed[i] != nil {
-			errs = append(errs, failed[i])
-			continue
-		}
-		offers = append(offers, got[i])
-	}
+	_ = g.Wait()
 	return offers, errs
 }
 

@@ -56,11 +56,7 @@ func readOffers(gitDir string, head *repo.Snapshot) ([]*v1alpha1.ServiceOffer, [
 	tree, _ := head.EntryHash(layout.Applications)
 	old := loadCache(gitDir)
 	if old != nil && old.Tree == tree.String() && complete(old) {
-		offers := make([]*v1alpha1.ServiceOffer, len(old.Entries))
-		for i, e := range old.Entries {
-			offers[i] = e.Offer
-		}
-		return offers, nil, nil
+		return old.offers(), nil, nil
 	}
 	entries, err := stackrepo.Slices(head)
 	if err != nil {
@@ -79,38 +75,38 @@ func readOffers(gitDir string, head *repo.Snapshot) ([]*v1alpha1.ServiceOffer, [
 	var at []int
 	for i, e := range entries {
 		next.Entries[i] = cacheEntry{Type: e.Type, Name: e.Name}
-		blob, err := head.BlobHash(e.OfferPath())
-		if err != nil {
-			missed, at = append(missed, e), append(at, i)
-			continue
-		}
-		next.Entries[i].Blob = blob.String()
-		// The same offer.yaml copied to another directory names another offer: not a hit.
-		if o, ok := known[blob.String()]; ok && o.Name == e.Name && o.Spec.Type == e.Type {
-			next.Entries[i].Offer = o
-			continue
+		if blob, err := head.BlobHash(e.OfferPath()); err == nil {
+			next.Entries[i].Blob = blob.String()
+			// The same offer.yaml copied to another directory names another offer: not a hit.
+			if o, ok := known[blob.String()]; ok && o.Name == e.Name && o.Spec.Type == e.Type {
+				next.Entries[i].Offer = o
+				continue
+			}
 		}
 		missed, at = append(missed, e), append(at, i)
 	}
-	read, errs := stackrepo.ReadOffers(head, missed)
-	// ReadOffers keeps the order and leaves out what failed: match what it read back by name.
-	byName := make(map[string]*v1alpha1.ServiceOffer, len(read))
-	for _, o := range read {
-		byName[o.Name] = o
-	}
-	for _, i := range at {
-		next.Entries[i].Offer = byName[next.Entries[i].Name]
-	}
-	offers := make([]*v1alpha1.ServiceOffer, 0, len(entries))
-	for _, e := range next.Entries {
-		if e.Offer != nil {
-			offers = append(offers, e.Offer)
+	read, failed := stackrepo.ReadOffers(head, missed)
+	var errs []error
+	for k, i := range at {
+		next.Entries[i].Offer = read[k]
+		if failed[k] != nil {
+			errs = append(errs, failed[k])
 		}
 	}
-	if len(missed) > 0 || old == nil || old.Tree != next.Tree {
-		saveCache(gitDir, &next)
+	// Here the cache was missing, of another tree, or held a broken offer: it changes.
+	saveCache(gitDir, &next)
+	return next.offers(), errs, nil
+}
+
+// offers are the entries' offers that read, in order.
+func (c *cache) offers() []*v1alpha1.ServiceOffer {
+	out := make([]*v1alpha1.ServiceOffer, 0, len(c.Entries))
+	for _, e := range c.Entries {
+		if e.Offer != nil {
+			out = append(out, e.Offer)
+		}
 	}
-	return offers, errs, nil
+	return out
 }
 
 func complete(c *cache) bool {

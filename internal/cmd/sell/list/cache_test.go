@@ -73,8 +73,17 @@ func uncached(t *testing.T, head *repo.Snapshot) ([]*v1alpha1.ServiceOffer, int)
 	if err != nil {
 		t.Fatal(err)
 	}
-	offers, errs := stackrepo.ReadOffers(head, entries)
-	return offers, len(errs)
+	read, failed := stackrepo.ReadOffers(head, entries)
+	var offers []*v1alpha1.ServiceOffer
+	broken := 0
+	for i := range read {
+		if failed[i] != nil {
+			broken++
+			continue
+		}
+		offers = append(offers, read[i])
+	}
+	return offers, broken
 }
 
 // TestCache: whatever the cache holds, the list is what the head holds.
